@@ -1,0 +1,54 @@
+// swift-tools-version:6.0
+// dmflt: a REST control plane for Linux device filters (dmfltd daemon, host Engine, C shims).
+import PackageDescription
+
+let package = Package(
+    name: "dmflt",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "dmfltd", targets: ["dmfltd"]),
+        .library(name: "Engine", targets: ["Engine"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.4.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.0.0"),
+    ],
+    targets: [
+        // The project's one dm filter ABI header (kernel/include/uapi/linux/dm-filter.h) for Swift.
+        .target(name: "CDMFilter", path: "Sources/CDMFilter"),
+        .systemLibrary(
+            name: "CDeviceMapper", path: "Sources/CDeviceMapper", pkgConfig: "devmapper",
+            providers: [.apt(["libdevmapper-dev"])]),
+        .target(name: "CDeviceMapperShim", dependencies: ["CDeviceMapper"], path: "Sources/CDeviceMapperShim"),
+        .systemLibrary(
+            name: "CMicroHTTPD", path: "Sources/CMicroHTTPD", pkgConfig: "libmicrohttpd",
+            providers: [.apt(["libmicrohttpd-dev"])]),
+        .target(name: "CMicroHTTPDShim", dependencies: ["CMicroHTTPD"], path: "Sources/CMicroHTTPDShim"),
+        .target(
+            name: "Engine",
+            dependencies: [
+                "CDMFilter", "CDeviceMapper", "CDeviceMapperShim",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Engine"),
+        .executableTarget(
+            name: "dmfltd",
+            dependencies: [
+                "Engine", "CMicroHTTPD", "CMicroHTTPDShim",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            path: "Sources/Server"),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "CDMFilter"], path: "Tests/EngineTests"),
+        .testTarget(name: "ServerTests", dependencies: ["dmfltd", "Engine"], path: "Tests/ServerTests"),
+        // Runs only inside the VM (scripts/vm) against the real kernel; scripts/test selects it there.
+        .testTarget(
+            name: "IntegrationTests", dependencies: ["dmfltd", "Engine", "CDMFilter"], path: "Tests/IntegrationTests"),
+    ]
+)

@@ -1,0 +1,75 @@
+// Response: what a handler answers, a full body or a stream of chunks.
+import Foundation
+
+/// A chunked response body produced over time (watch streams). The HTTP layer pulls chunks
+/// without holding a thread while none is ready; `nil` ends the stream. When the client goes
+/// away or the server shuts down, the HTTP layer calls `cancel()` exactly once.
+public protocol ResponseStream: Sendable {
+    func next() async -> [UInt8]?
+    func cancel()
+}
+
+public struct Response: Sendable {
+    public enum Body: Sendable {
+        case bytes([UInt8])
+        case stream(any ResponseStream)
+    }
+
+    public var status: Int
+    public var headers: HTTPHeaders
+    public var body: Body
+
+    public init(status: Int, headers: HTTPHeaders = HTTPHeaders(), body: Body = .bytes([])) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// A JSON body with the given content type.
+    public static func json(
+        _ value: some Encodable, status: Int = 200, contentType: String = "application/json"
+    ) throws -> Response {
+        let data = try JSONCoding.encoder.encode(value)
+        var h = HTTPHeaders()
+        h.set("Content-Type", contentType)
+        return Response(status: status, headers: h, body: .bytes(Array(data)))
+    }
+
+    public var bodyBytes: [UInt8]? {
+        if case .bytes(let b) = body { return b }
+        return nil
+    }
+}
+
+public typealias Handler = @Sendable (Request) async throws -> Response
+
+/// Cross-cutting behaviour around every handler (auth, logging, error mapping).
+public protocol Middleware: Sendable {
+    func handle(_ request: Request, next: Handler) async throws -> Response
+}
+
+/// One shared JSON configuration: ISO 8601 dates, sorted keys for stable output.
+public enum JSONCoding {
+    public static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.dateEncodingStrategy = .custom { date, encoder in
+            var c = encoder.singleValueContainer()
+            try c.encode(RFC3339.string(from: date))
+        }
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }()
+
+    public static let decoder: JSONDecoder = {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .iso8601
+        return d
+    }()
+}
+
+/// RFC 3339 timestamps in UTC with milliseconds.
+public enum RFC3339 {
+    public static func string(from date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+    }
+}
