@@ -1,0 +1,94 @@
+// DeviceInventory: the host's block devices, read from sysfs (/sys/class/block), and resolution of what a user types.
+import Foundation
+
+public struct DeviceInventory: Sendable {
+    public let sysfsRoot: String
+    public let devRoot: String
+
+    public init(sysfsRoot: String = "/sys", devRoot: String = "/dev") {
+        self.sysfsRoot = sysfsRoot
+        self.devRoot = devRoot
+    }
+
+    /// Why the inventory could not be read at all.
+    public struct ReadError: Error, Sendable, Equatable, CustomStringConvertible {
+        public var description: String
+    }
+
+    private var classBlock: String { sysfsRoot + "/class/block" }
+
+    /// Every block device, sorted by dev number. Devices that vanish while being read are left out.
+    public func list() throws -> [BlockDevice] {
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: classBlock)
+        } catch {
+            throw ReadError(description: "cannot list block devices in \(classBlock): \(error.localizedDescription)")
+        }
+        return names.compactMap(read(name:)).sorted { $0.dev < $1.dev }
+    }
+
+    /// Every block device with `attachments` filled from the kernel's attachment list.
+    public func list(attachments: [KernelAttachment]) throws -> [BlockDevice] {
+        var byDevice: [DeviceNumber: [String]] = [:]
+        for attachment in attachments { byDevice[attachment.device, default: []].append(attachment.filter) }
+        return try list().map { device in
+            var device = device
+            device.attachments = (byDevice[device.dev] ?? []).sorted()
+            return device
+        }
+    }
+
+    /// The block device with this dev number, nil when there is none.
+    public func device(_ dev: DeviceNumber) -> BlockDevice? {
+        // /sys/dev/block/MAJ:MIN links to the device; its last component is the kernel name.
+        let link = "\(sysfsRoot)/dev/block/\(dev)"
+        if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: link),
+            let device = read(name: (target as NSString).lastPathComponent), device.dev == dev
+        {
+            return device
+        }
+        return (try? list())?.first { $0.dev == dev }
+    }
+
+    /// Reads one device's attributes; nil when it is not (or no longer) a block device.
+    func read(name: String) -> BlockDevice? {
+        guard !name.isEmpty, !name.hasPrefix("."), !name.contains("/") else { return nil }
+        let dir = "\(classBlock)/\(name)"
+        guard let devText = attribute(dir, "dev"), let dev = DeviceNumber(parsing: devText),
+            let sectors = attribute(dir, "size").flatMap(UInt64.init)
+        else { return nil }
+        let holders = ((try? FileManager.default.contentsOfDirectory(atPath: dir + "/holders")) ?? []).sorted()
+        let dmName = attribute(dir, "dm/name")
+        let kind = self.kind(name: name, dir: dir, isDM: dmName != nil)
+        return BlockDevice(
+            name: name, path: "/dev/" + Self.nodeName(name),
+            dev: dev, sizeBytes: sectors &* 512, kind: kind, readOnly: attribute(dir, "ro") == "1", holders: holders,
+            loopBackingFile: kind == .loop ? attribute(dir, "loop/backing_file") : nil, dmName: dmName,
+            dmUUID: attribute(dir, "dm/uuid").flatMap { $0.isEmpty ? nil : $0 })
+    }
+
+    private func kind(name: String, dir: String, isDM: Bool) -> BlockDevice.Kind {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: dir + "/partition") { return .partition }
+        if isDM { return .dm }
+        if fm.fileExists(atPath: dir + "/loop") || Self.numbered(name, prefix: "loop") { return .loop }
+        if fm.fileExists(atPath: dir + "/md") { return .md }
+        if Self.numbered(name, prefix: "nullb") { return .null_blk }
+        // Whole disks sit on a bus and have a "device" link; ram, zram and friends are virtual.
+        if fm.fileExists(atPath: dir + "/device") { return .disk }
+        return .other
+    }
+
+    private static func numbered(_ name: String, prefix: String) -> Bool {
+        name.hasPrefix(prefix) && name.count > prefix.count && name.dropFirst(prefix.count).allSatisfy(\.isNumber)
+    }
+
+    /// sysfs spells "/" in device names as "!" (cciss!c0d0 is /dev/cciss/c0d0).
+    static func nodeName(_ kernelName: String) -> String { kernelName.replacingOccurrences(of: "!", with: "/") }
+
+    private func attribute(_ dir: String, _ name: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: dir + "/" + name) else { return nil }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
