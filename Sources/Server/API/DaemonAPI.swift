@@ -1,0 +1,140 @@
+// DaemonAPI: the v1 routes of this host and their handlers (peers and stats come in their own issues).
+import Engine
+import Foundation
+
+struct DaemonAPI: Sendable {
+    var hostName: String
+    var version: String
+    /// How peers and clients reach this daemon, shown in /v1/hosts.
+    var url: String?
+    var service: AttachmentService
+    var probe: any HostProbe
+
+    func register(into router: inout Router) {
+        router.get("/v1/health") { _ in try Response.json(HealthResource()) }
+        router.get("/v1/host") { _ in
+            try Response.json(HostResource(name: hostName, version: version, facts: probe.probe()))
+        }
+        router.get("/v1/hosts") { _ in try listHosts() }
+        router.get("/v1/filters") { _ in try listFilters() }
+        router.get("/v1/hosts/{host}/devices") { r in
+            try checkHost(r)
+            return try listDevices()
+        }
+        router.get("/v1/hosts/{host}/attachments") { r in
+            try checkHost(r)
+            return try listAttachments()
+        }
+        router.post("/v1/hosts/{host}/attachments") { r in
+            try checkHost(r)
+            return try await create(r, id: nil)
+        }
+        router.get("/v1/hosts/{host}/attachments/{id}") { r in
+            try checkHost(r)
+            return try getAttachment(try attachmentID(r))
+        }
+        router.put("/v1/hosts/{host}/attachments/{id}") { r in
+            try checkHost(r)
+            let id = try attachmentID(r)
+            try AttachmentID.validateClientChosen(id)
+            return try await create(r, id: id)
+        }
+        router.delete("/v1/hosts/{host}/attachments/{id}") { r in
+            try checkHost(r)
+            try await service.delete(id: try attachmentID(r))
+            return Response(status: 204)
+        }
+        router.post("/v1/hosts/{host}/attachments/{id}/messages") { r in
+            try checkHost(r)
+            let id = try attachmentID(r)
+            let message = try MessageRequest(r)
+            return try Response.json(
+                MessageReplyResource(reply: try await service.message(id: id, text: message.message)))
+        }
+    }
+
+    // MARK: handlers
+
+    private func listHosts() throws -> Response {
+        let facts = probe.probe()
+        let me = MemberResource(
+            name: hostName, url: url, isSelf: true, status: "up", lastSeen: Date(), version: version,
+            filterIoctl: facts.filterIoctl)
+        return try Response.json(ItemList(items: [me]))
+    }
+
+    private func listFilters() throws -> Response {
+        let kernelTypes = (try? service.control.listTypes()) ?? []
+        return try Response.json(ItemList(items: service.catalog.entries(kernelTypes: kernelTypes)))
+    }
+
+    private func listDevices() throws -> Response {
+        let list: [DeviceSummary]
+        do { list = try service.devices.devices() } catch {
+            throw Problem.internalError("Listing block devices failed: \(error)")
+        }
+        let attachments = try allAttachments()
+        let items = list.map { d in
+            DeviceResource(device: d, attachments: attachments.filter { $0.device.dev == d.dev }.map(\.id))
+        }
+        return try Response.json(ItemList(items: items))
+    }
+
+    private func listAttachments() throws -> Response {
+        try Response.json(ItemList(items: try allAttachments()))
+    }
+
+    private func getAttachment(_ id: String) throws -> Response {
+        guard var one = try allAttachments().first(where: { $0.id == id }) else {
+            throw Problem.notFound("No attachment \(id) on this host.")
+        }
+        if one.phase == AttachmentPhase.attached.rawValue || one.phase == "unmanaged" {
+            one.counters = (try? service.control.status(device: one.device.dev, filter: one.filter))?.counters
+        }
+        return try Response.json(one)
+    }
+
+    private func create(_ request: Request, id: String?) async throws -> Response {
+        let body = try AttachRequest(request)
+        let spec = try service.resolve(device: body.device, filter: body.filter, options: body.options)
+        let (row, created) = try await service.create(
+            id: id ?? AttachmentID.generate(filter: spec.filter.filter), spec: spec, repeatable: id != nil)
+        var response = try Response.json(
+            AttachmentResource(row, host: hostName, current: service.devices.device(row.dev)),
+            status: created ? 201 : 200)
+        if created { response.headers.set("Location", "/v1/hosts/\(hostName)/attachments/\(row.id)") }
+        return response
+    }
+
+    // MARK: helpers
+
+    /// Managed rows first (oldest first), then what the kernel has that no row claims.
+    private func allAttachments() throws(Problem) -> [AttachmentResource] {
+        let rows: [AttachmentRow]
+        do { rows = try service.store.rows() } catch { throw Problem.store(error) }
+        var items = rows.map { AttachmentResource($0, host: hostName, current: service.devices.device($0.dev)) }
+        if case .attachments(let kernel) = service.kernelView() {
+            items += ReconcilePlan.unmanaged(rows: rows, kernel: kernel).map {
+                AttachmentResource(unmanaged: $0, host: hostName, current: service.devices.device($0.device))
+            }
+        }
+        return items
+    }
+
+    private func checkHost(_ request: Request) throws(Problem) {
+        let host = request.pathParameters["host"] ?? ""
+        guard host == hostName || host == "local" else {
+            throw Problem(
+                "not-found", status: 404, title: "Not found",
+                detail:
+                    "No host '\(JSONBody.printable(host))'; this is \(hostName) (or 'local'), and it has no peers yet.",
+                extensions: ["host": JSONBody.printable(host)])
+        }
+    }
+
+    private func attachmentID(_ request: Request) throws(Problem) -> String {
+        let id = request.pathParameters["id"] ?? ""
+        try AttachmentID.validateSyntax(id)
+        return id
+    }
+}

@@ -1,0 +1,261 @@
+// AttachmentService: attach, detach, message and reconcile, with the intent recorded before each kernel call.
+import Engine
+import Foundation
+
+/// A request's device and filter after resolution and validation, ready to record.
+struct ResolvedAttachSpec: Sendable {
+    var dev: DeviceNumber
+    var devicePath: String
+    var deviceName: String
+    var devicePresent: Bool
+    var filter: ValidatedFilterSpec
+}
+
+final class AttachmentService: Sendable {
+    let store: AttachmentStore
+    let control: any FilterControl
+    let devices: any DeviceDirectory
+    let catalog: any FilterCatalogView
+    private let locks = DeviceLocks()
+    private let now: @Sendable () -> Date
+
+    init(
+        store: AttachmentStore, control: any FilterControl, devices: any DeviceDirectory,
+        catalog: any FilterCatalogView, now: @escaping @Sendable () -> Date = { Date() }
+    ) {
+        self.store = store
+        self.control = control
+        self.devices = devices
+        self.catalog = catalog
+        self.now = now
+    }
+
+    // MARK: resolving a request
+
+    /// Resolves the device text and validates filter and options; touches nothing.
+    func resolve(device text: String, filter: String, options: [String: JSONValue]) throws(Problem)
+        -> ResolvedAttachSpec
+    {
+        let validated: ValidatedFilterSpec
+        do {
+            validated = try catalog.validate(filter: filter, options: options)
+        } catch {
+            switch error {
+            case .unknownFilter(let name): throw Problem.unknownFilter(name)
+            case .invalidOption(let why): throw Problem.invalidValue(why)
+            }
+        }
+        switch devices.lookup(text) {
+        case .present(let d):
+            return ResolvedAttachSpec(
+                dev: d.dev, devicePath: d.path, deviceName: d.name, devicePresent: true, filter: validated)
+        case .absent(let dev):
+            return ResolvedAttachSpec(
+                dev: dev, devicePath: "/dev/block/\(dev)", deviceName: "", devicePresent: false, filter: validated)
+        case .invalid(let why):
+            throw Problem.invalidValue(why)
+        }
+    }
+
+    // MARK: attach
+
+    /// Records and attaches. Returns the row and whether it is new (false: a PUT repeating the same spec).
+    func create(id: String, spec: ResolvedAttachSpec, repeatable: Bool) async throws(Problem) -> (
+        AttachmentRow, created: Bool
+    ) {
+        try await locks.with(spec.dev) { () throws(Problem) -> (AttachmentRow, created: Bool) in
+            // Ask the kernel first: without the IOCTL, or with the filter attached by someone else, record nothing.
+            let kernel = try kernelCall { () throws(FilterControlError) in try control.listAttachments() }.mapError(
+                Problem.from
+            ).get()
+            var row = AttachmentRow(
+                id: id, dev: spec.dev, devicePath: spec.devicePath, deviceName: spec.deviceName,
+                filter: spec.filter.filter, options: spec.filter.options, kernelOptions: spec.filter.kernelText,
+                createdAt: now(), phase: spec.devicePresent ? .pending : .waitingDevice, error: nil, attachedAt: nil)
+            switch try storeCall({ try store.insert(row) }) {
+            case .inserted:
+                break
+            case .idTaken(let existing):
+                guard repeatable, existing.hasSameSpec(as: row) else {
+                    throw Problem.conflict(
+                        "The id \(id) already holds \(existing.filter) on \(existing.dev) with other options or device."
+                    )
+                }
+                if existing.phase == .detaching { throw Problem.conflict("The attachment \(id) is being detached.") }
+                // A repeat after a crash or a failure converges here rather than waiting for the next pass.
+                try await reconcileLocked(dev: existing.dev)
+                return (try storeCall({ try store.row(id: id) }) ?? existing, created: false)
+            case .deviceFilterTaken(let existing):
+                throw Problem.conflict(
+                    "The filter \(existing.filter) on \(existing.dev) is already attachment \(existing.id).")
+            }
+            if let outside = kernel.first(where: { $0.device == spec.dev && $0.filter == row.filter }) {
+                try storeCall { try store.delete(id: id) }
+                throw Problem(
+                    "already-attached", status: 409, title: "Already attached",
+                    detail:
+                        "\(row.filter) is already attached to \(spec.dev) outside dmflt (\(AttachmentID.unmanaged(outside)))."
+                )
+            }
+            guard spec.devicePresent else { return (row, created: true) }
+            switch kernelCall({ () throws(FilterControlError) in
+                try control.attach(device: row.dev, filter: row.filter, options: row.kernelOptions)
+            }) {
+            case .success:
+                row.phase = .attached
+                row.attachedAt = now()
+            case .failure(let error) where error.kind == .noSuchDevice:
+                row.phase = .waitingDevice
+            case .failure(let error):
+                try storeCall { try store.delete(id: id) }
+                if error.kind == .alreadyAttached {
+                    throw Problem(
+                        "already-attached", status: 409, title: "Already attached",
+                        detail:
+                            "\(row.filter) was attached to \(spec.dev) outside dmflt meanwhile: \(error.description)")
+                }
+                throw Problem.from(error)
+            }
+            try storeCall { try store.setStatus(id: id, phase: row.phase, error: nil, attachedAt: row.attachedAt) }
+            return (row, created: true)
+        }
+    }
+
+    // MARK: detach
+
+    func delete(id: String) async throws(Problem) {
+        guard let first = try storeCall({ try store.row(id: id) }) else { throw try missing(id) }
+        try await locks.with(first.dev) { () throws(Problem) in
+            guard let row = try storeCall({ try store.row(id: id) }) else {
+                throw Problem.notFound("No attachment \(id).")
+            }
+            try storeCall { try store.setStatus(id: id, phase: .detaching, error: nil, attachedAt: row.attachedAt) }
+            // Not attached (any more) counts as done: the goal of a detach is reached.
+            if let error = detachFailure(row) {
+                // The row stays `detaching`, so the reconciler finishes the detach once the kernel lets it.
+                try storeCall {
+                    try store.setStatus(id: id, phase: .detaching, error: error.description, attachedAt: row.attachedAt)
+                }
+                throw Problem.from(error)
+            }
+            try storeCall { try store.delete(id: id) }
+        }
+    }
+
+    // MARK: messages
+
+    func message(id: String, text: String) async throws(Problem) -> String {
+        guard let first = try storeCall({ try store.row(id: id) }) else { throw try missing(id) }
+        return try await locks.with(first.dev) { () throws(Problem) -> String in
+            guard let row = try storeCall({ try store.row(id: id) }) else {
+                throw Problem.notFound("No attachment \(id).")
+            }
+            guard row.phase == .attached else {
+                throw Problem(
+                    "not-attached", status: 409, title: "Not attached",
+                    detail:
+                        "The attachment \(id) is \(row.phase.rawValue), not attached; its filter cannot take messages.")
+            }
+            return try kernelCall { () throws(FilterControlError) in
+                try control.message(device: row.dev, filter: row.filter, text: text)
+            }.mapError(Problem.from).get()
+        }
+    }
+
+    // MARK: reading
+
+    /// The kernel's attachments, or why they cannot be read.
+    func kernelView() -> KernelView {
+        do { return .attachments(try control.listAttachments()) } catch { return .unavailable(error.description) }
+    }
+
+    /// 404, or 409 for an unmanaged attachment (read-only).
+    private func missing(_ id: String) throws(Problem) -> Problem {
+        if id.hasPrefix(AttachmentID.unmanagedPrefix), case .attachments(let list) = kernelView(),
+            list.contains(where: { AttachmentID.unmanaged($0) == id })
+        {
+            return Problem.unmanaged(id)
+        }
+        return Problem.notFound("No attachment \(id) on this host.")
+    }
+
+    // MARK: reconcile
+
+    /// One pass over every device with desired rows.
+    func reconcileAll() async {
+        guard let rows = try? store.rows() else { return }
+        for dev in Set(rows.map(\.dev)).sorted() {
+            try? await locks.with(dev) { () throws(Problem) in try reconcileLocked(dev: dev) }
+        }
+    }
+
+    /// Brings one device's rows and the kernel together; the caller holds the device's lock.
+    private func reconcileLocked(dev: DeviceNumber) throws(Problem) {
+        let rows = try storeCall { try store.rows(on: dev) }
+        let present = devices.device(dev)
+        if let present {
+            for row in rows where row.devicePath != present.path || row.deviceName != present.name {
+                try storeCall { try store.setDeviceNames(id: row.id, path: present.path, name: present.name) }
+            }
+        }
+        let kernel = kernelView()
+        let actions = ReconcilePlan.actions(
+            rows: rows, kernel: kernel, presentDevices: present == nil ? [] : [dev])
+        for action in actions { try apply(action, rows: rows) }
+    }
+
+    private func apply(_ action: ReconcileAction, rows: [AttachmentRow]) throws(Problem) {
+        switch action {
+        case .attach(let id):
+            guard let row = rows.first(where: { $0.id == id }) else { return }
+            switch kernelCall({ () throws(FilterControlError) in
+                try control.attach(device: row.dev, filter: row.filter, options: row.kernelOptions)
+            }) {
+            case .success:
+                try storeCall { try store.setStatus(id: id, phase: .attached, error: nil, attachedAt: now()) }
+            case .failure(let error) where error.kind == .alreadyAttached:
+                // Our own earlier attach whose outcome a crash kept from being recorded.
+                try storeCall { try store.setStatus(id: id, phase: .attached, error: nil, attachedAt: now()) }
+            case .failure(let error) where error.kind == .noSuchDevice:
+                try storeCall { try store.setStatus(id: id, phase: .waitingDevice, error: nil, attachedAt: nil) }
+            case .failure(let error):
+                try storeCall { try store.setStatus(id: id, phase: .failed, error: error.description, attachedAt: nil) }
+            }
+        case .markAttached(let id, let at):
+            try storeCall { try store.setStatus(id: id, phase: .attached, error: nil, attachedAt: at) }
+        case .markWaiting(let id):
+            try storeCall { try store.setStatus(id: id, phase: .waitingDevice, error: nil, attachedAt: nil) }
+        case .markFailed(let id, let reason):
+            try storeCall { try store.setStatus(id: id, phase: .failed, error: reason, attachedAt: nil) }
+        case .finishDetach(let id):
+            guard let row = rows.first(where: { $0.id == id }) else { return }
+            if let error = detachFailure(row) {
+                try storeCall {
+                    try store.setStatus(id: id, phase: .detaching, error: error.description, attachedAt: row.attachedAt)
+                }
+                return
+            }
+            try storeCall { try store.delete(id: id) }
+        case .forget(let id):
+            try storeCall { try store.delete(id: id) }
+        }
+    }
+
+    /// Detaches; nil when nothing is attached afterwards (including "was not attached").
+    private func detachFailure(_ row: AttachmentRow) -> FilterControlError? {
+        let result = kernelCall { () throws(FilterControlError) in
+            try control.detach(device: row.dev, filter: row.filter)
+        }
+        guard case .failure(let error) = result else { return nil }
+        let gone: [FilterControlError.Kind] = [.notAttached, .noSuchDevice, .ioctlUnavailable]
+        return gone.contains(error.kind) ? nil : error
+    }
+
+    private func kernelCall<T>(_ body: () throws(FilterControlError) -> T) -> Result<T, FilterControlError> {
+        do { return .success(try body()) } catch { return .failure(error) }
+    }
+
+    private func storeCall<T>(_ body: () throws -> T) throws(Problem) -> T {
+        do { return try body() } catch { throw Problem.store(error) }
+    }
+}

@@ -1,0 +1,37 @@
+// DeviceLocks: one at a time per block device, so kernel calls and their records never interleave for a device.
+import Engine
+
+actor DeviceLocks {
+    private var held: Set<DeviceNumber> = []
+    private var waiters: [DeviceNumber: [CheckedContinuation<Void, Never>]] = [:]
+
+    func acquire(_ dev: DeviceNumber) async {
+        if held.insert(dev).inserted { return }
+        await withCheckedContinuation { waiters[dev, default: []].append($0) }
+    }
+
+    func release(_ dev: DeviceNumber) {
+        // Hand the lock straight to the next waiter so no newcomer can overtake it.
+        if var queue = waiters[dev], !queue.isEmpty {
+            let next = queue.removeFirst()
+            waiters[dev] = queue.isEmpty ? nil : queue
+            next.resume()
+        } else {
+            held.remove(dev)
+        }
+    }
+
+    nonisolated func with<T: Sendable, E: Error>(_ dev: DeviceNumber, _ body: () async throws(E) -> T) async throws(E)
+        -> T
+    {
+        await acquire(dev)
+        do {
+            let result = try await body()
+            await release(dev)
+            return result
+        } catch {
+            await release(dev)
+            throw error
+        }
+    }
+}

@@ -1,0 +1,62 @@
+// ReconcilePlan: the pure decision of what to do so that the kernel matches the desired rows of one host.
+import Engine
+import Foundation
+
+/// What the kernel says is attached, or why it cannot say.
+enum KernelView: Sendable, Equatable {
+    case attachments([KernelAttachment])
+    case unavailable(String)
+}
+
+enum ReconcileAction: Sendable, Equatable {
+    /// Desired, the device is there, the kernel lacks it: attach (EEXIST then counts as attached).
+    case attach(id: String)
+    /// The kernel has it but the row says otherwise (a crash between IOCTL and record, or a race).
+    case markAttached(id: String, attachedAt: Date)
+    case markWaiting(id: String)
+    case markFailed(id: String, reason: String)
+    /// A detach was asked for and the kernel still has the attachment: detach, then forget the row.
+    case finishDetach(id: String)
+    /// A detach was asked for and the kernel no longer has it: forget the row.
+    case forget(id: String)
+}
+
+enum ReconcilePlan {
+    /// Decides per row; kernel attachments without a row are unmanaged and never touched.
+    static func actions(rows: [AttachmentRow], kernel: KernelView, presentDevices: Set<DeviceNumber>)
+        -> [ReconcileAction]
+    {
+        rows.compactMap { row in
+            switch kernel {
+            case .unavailable(let reason):
+                // Without the IOCTL nothing can be attached, so a pending detach is already done.
+                if row.phase == .detaching { return .forget(id: row.id) }
+                if row.phase == .failed && row.error == reason { return nil }
+                return .markFailed(id: row.id, reason: reason)
+            case .attachments(let list):
+                let inKernel = list.first { $0.device == row.dev && $0.filter == row.filter }
+                if row.phase == .detaching {
+                    return inKernel == nil ? .forget(id: row.id) : .finishDetach(id: row.id)
+                }
+                if let inKernel {
+                    if row.phase == .attached && row.error == nil { return nil }
+                    return .markAttached(id: row.id, attachedAt: inKernel.attachedAt)
+                }
+                if presentDevices.contains(row.dev) { return .attach(id: row.id) }
+                if row.phase == .waitingDevice { return nil }
+                return .markWaiting(id: row.id)
+            }
+        }
+    }
+
+    /// Kernel attachments no row claims, whatever the row's phase.
+    static func unmanaged(rows: [AttachmentRow], kernel: [KernelAttachment]) -> [KernelAttachment] {
+        let claimed = Set(rows.map { ClaimKey(dev: $0.dev, filter: $0.filter) })
+        return kernel.filter { !claimed.contains(ClaimKey(dev: $0.device, filter: $0.filter)) }
+    }
+
+    private struct ClaimKey: Hashable {
+        var dev: DeviceNumber
+        var filter: String
+    }
+}

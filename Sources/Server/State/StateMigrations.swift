@@ -1,0 +1,31 @@
+// StateMigrations: the versioned schema of the state database; a new version appends, never edits, a migration.
+import GRDB
+
+enum StateMigrations {
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1-attachments") { db in
+            // UNIQUE(dev, filter) mirrors the kernel's rule: one attachment per filter type per device,
+            // so two racing attaches cannot both be desired.
+            try db.execute(
+                sql: """
+                    CREATE TABLE attachment (
+                        id TEXT PRIMARY KEY NOT NULL,
+                        dev_major INTEGER NOT NULL,
+                        dev_minor INTEGER NOT NULL,
+                        device_path TEXT NOT NULL,
+                        device_name TEXT NOT NULL,
+                        filter TEXT NOT NULL,
+                        options TEXT NOT NULL,
+                        kernel_options TEXT NOT NULL,
+                        created_at REAL NOT NULL,
+                        phase TEXT NOT NULL,
+                        error TEXT,
+                        attached_at REAL,
+                        UNIQUE (dev_major, dev_minor, filter)
+                    )
+                    """)
+        }
+        return m
+    }
+}

@@ -1,0 +1,75 @@
+// APITestHarness: the daemon's routes over fakes, called in-process without a socket.
+import Engine
+import Foundation
+
+@testable import dmfltd
+
+struct APIReply {
+    var status: Int
+    var contentType: String?
+    var headers: HTTPHeaders
+    var json: Any?
+
+    var object: [String: Any] { json as? [String: Any] ?? [:] }
+    var items: [[String: Any]] { object["items"] as? [[String: Any]] ?? [] }
+    var problemType: String? { object["type"] as? String }
+    var phase: String? { (object["status"] as? [String: Any])?["phase"] as? String }
+}
+
+struct APITestHarness {
+    let control = FakeFilterControl()
+    let devices = FakeDevices([FakeDevices.loop(0), FakeDevices.loop(1)])
+    let store: AttachmentStore
+    let service: AttachmentService
+    let router: Router
+
+    init(store: AttachmentStore? = nil) throws {
+        self.store = try store ?? AttachmentStore()
+        service = AttachmentService(store: self.store, control: control, devices: devices, catalog: FakeCatalog())
+        var r = Router()
+        DaemonAPI(
+            hostName: "testhost", version: "0.0.0-test", url: "http://127.0.0.1:7450", service: service,
+            probe: FakeProbe(control: control)
+        ).register(into: &r)
+        router = r
+    }
+
+    func call(
+        _ method: String, _ path: String, json: String? = nil, contentType: String? = "application/json"
+    ) async -> APIReply {
+        var headers = HTTPHeaders()
+        if let contentType, json != nil { headers.set("Content-Type", contentType) }
+        var request = Request(method: method, path: path, headers: headers, body: Array((json ?? "").utf8))
+        let response: Response
+        switch router.match(method: method, path: path) {
+        case .found(let handler, let template, let parameters):
+            request.route = template
+            request.pathParameters = parameters
+            do {
+                response = try await handler(request)
+            } catch let problem as Problem {
+                response = problem.response()
+            } catch {
+                response = Problem.internalError("\(error)").response()
+            }
+        case .methodNotAllowed(_, let allowed):
+            response = Problem.methodNotAllowed(method, allowed: allowed).response()
+        case .notFound:
+            response = Problem.notFound("no route").response()
+        }
+        let bytes = response.bodyBytes ?? []
+        let json =
+            bytes.isEmpty ? nil : try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
+        return APIReply(
+            status: response.status, contentType: response.headers["Content-Type"], headers: response.headers,
+            json: json)
+    }
+
+    func attach(_ id: String, device: String = "/dev/loop0", filter: String = "stat", options: String = "{}") async
+        -> APIReply
+    {
+        await call(
+            "PUT", "/v1/hosts/local/attachments/\(id)",
+            json: #"{"device": "\#(device)", "filter": "\#(filter)", "options": \#(options)}"#)
+    }
+}

@@ -1,0 +1,109 @@
+// FakeFilterControl: an in-memory stand-in for the kernel's filter IOCTL, for unit tests only.
+import Engine
+import Foundation
+
+@testable import dmfltd
+
+final class FakeFilterControl: FilterControl, @unchecked Sendable {
+    private let lock = NSLock()
+    private var _attachments: [KernelAttachment] = []
+    private var _attachCalls = 0
+    private var _detachCalls = 0
+    private var _unavailable = false
+    private var _nextAttachError: FilterControlError.Kind?
+    private var _nextDetachError: FilterControlError.Kind?
+    private var _options: [String: String] = [:]
+    let types: [KernelFilterType] = [KernelFilterType(name: "stat", version: [1, 0, 0], attachments: 0)]
+
+    var attachments: [KernelAttachment] { locked { _attachments } }
+    var attachCalls: Int { locked { _attachCalls } }
+    var detachCalls: Int { locked { _detachCalls } }
+    var unavailable: Bool {
+        get { locked { _unavailable } }
+        set { locked { _unavailable = newValue } }
+    }
+    func failNextAttach(_ kind: FilterControlError.Kind) { locked { _nextAttachError = kind } }
+    func failNextDetach(_ kind: FilterControlError.Kind) { locked { _nextDetachError = kind } }
+    func kernelOptions(_ dev: DeviceNumber, _ filter: String) -> String? { locked { _options["\(dev)/\(filter)"] } }
+
+    /// An attachment made by someone else (dmsetup, another tool).
+    func attachOutside(_ dev: DeviceNumber, _ filter: String) {
+        locked { _attachments.append(KernelAttachment(device: dev, filter: filter, attachedAt: Date())) }
+    }
+    /// An attachment removed by hand, or lost with its device.
+    func removeOutside(_ dev: DeviceNumber, _ filter: String) {
+        locked { _attachments.removeAll { $0.device == dev && $0.filter == filter } }
+    }
+
+    private func locked<T>(_ body: () throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    private func error(_ kind: FilterControlError.Kind, _ op: String, _ dev: DeviceNumber? = nil) -> FilterControlError
+    {
+        FilterControlError(
+            kind: kind, operation: op, device: dev, errno: 99, description: "\(op) failed: \(kind.rawValue)")
+    }
+
+    func listTypes() throws(FilterControlError) -> [KernelFilterType] {
+        if unavailable { throw error(.ioctlUnavailable, "list-types") }
+        return types
+    }
+
+    func attach(device: DeviceNumber, filter: String, options: String) throws(FilterControlError) {
+        lock.lock()
+        defer { lock.unlock() }
+        _attachCalls += 1
+        if _unavailable { throw error(.ioctlUnavailable, "attach", device) }
+        if let kind = _nextAttachError {
+            _nextAttachError = nil
+            throw error(kind, "attach", device)
+        }
+        if filter != "stat" && filter != "guard" { throw error(.noSuchFilterType, "attach", device) }
+        if _attachments.contains(where: { $0.device == device && $0.filter == filter }) {
+            throw error(.alreadyAttached, "attach", device)
+        }
+        _attachments.append(KernelAttachment(device: device, filter: filter, attachedAt: Date()))
+        _options["\(device)/\(filter)"] = options
+    }
+
+    func detach(device: DeviceNumber, filter: String) throws(FilterControlError) {
+        lock.lock()
+        defer { lock.unlock() }
+        _detachCalls += 1
+        if _unavailable { throw error(.ioctlUnavailable, "detach", device) }
+        if let kind = _nextDetachError {
+            _nextDetachError = nil
+            throw error(kind, "detach", device)
+        }
+        guard let i = _attachments.firstIndex(where: { $0.device == device && $0.filter == filter }) else {
+            throw error(.notAttached, "detach", device)
+        }
+        _attachments.remove(at: i)
+    }
+
+    func listAttachments() throws(FilterControlError) -> [KernelAttachment] {
+        if unavailable { throw error(.ioctlUnavailable, "list") }
+        return attachments
+    }
+
+    func status(device: DeviceNumber, filter: String) throws(FilterControlError) -> KernelAttachmentStatus {
+        guard let a = attachments.first(where: { $0.device == device && $0.filter == filter }) else {
+            throw error(.notAttached, "status", device)
+        }
+        var c = BioCounters()
+        c.writeBios = 100
+        c.writeBytes = 409600
+        return KernelAttachmentStatus(attachment: a, counters: c, text: "w 100")
+    }
+
+    func message(device: DeviceNumber, filter: String, text: String) throws(FilterControlError) -> String {
+        guard attachments.contains(where: { $0.device == device && $0.filter == filter }) else {
+            throw error(.notAttached, "message", device)
+        }
+        if text != "reset" { throw error(.invalid, "message", device) }
+        return "ok"
+    }
+}
