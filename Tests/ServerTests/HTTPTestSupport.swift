@@ -206,6 +206,7 @@ final class ScriptedStream: ResponseStream, @unchecked Sendable {
         var waiter: CheckedContinuation<[UInt8]?, Never>?
         var cancels = 0
         var pulls = 0
+        var cancelled = false
     }
     private let state = Mutex(State())
 
@@ -231,6 +232,7 @@ final class ScriptedStream: ResponseStream, @unchecked Sendable {
         await withCheckedContinuation { c in
             let ready = state.withLock { s -> [UInt8]?? in
                 s.pulls += 1
+                if s.cancelled { return .some(nil) }
                 if !s.queue.isEmpty { return .some(s.queue.removeFirst()) }
                 s.waiter = c
                 return .none
@@ -242,6 +244,7 @@ final class ScriptedStream: ResponseStream, @unchecked Sendable {
     func cancel() {
         let waiter = state.withLock { s -> CheckedContinuation<[UInt8]?, Never>? in
             s.cancels += 1
+            s.cancelled = true
             defer { s.waiter = nil }
             return s.waiter
         }
