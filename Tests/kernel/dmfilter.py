@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""Raw client of the DM_DEV_FILTER ioctl (kernel/include/uapi/linux/dm-filter.h), as a library and a command line."""
+import errno
+import fcntl
+import os
+import struct
+import sys
+
+CONTROL = "/dev/mapper/control"
+
+DM_FILTER_MAGIC = 0x444D464C
+DM_FILTER_ABI_VERSION = 1
+DM_DEV_FILTER_CMD = 18
+DM_FILTER_NAME_LEN = 32
+DM_FILTER_TEXT_MAX = 4096
+DM_BUFFER_FULL_FLAG = 1 << 8
+DM_FILTER_REPLY_COUNTERS = 1
+
+OP_LIST_TYPES, OP_ATTACH, OP_DETACH, OP_LIST, OP_STATUS, OP_MESSAGE = range(1, 7)
+
+# struct dm_ioctl: version[3], data_size, data_start, target_count, open_count, flags,
+# event_nr, padding, dev, name[128], uuid[129], data[7]
+DM_IOCTL = struct.Struct("=3IIIIiIIIQ128s129s7s")
+assert DM_IOCTL.size == 312
+MSG = struct.Struct("=IIIIQ32sII")  # magic abi op flags dev type text_len reserved
+REPLY = struct.Struct("=6I")  # magic abi op count data_len flags
+TYPE_INFO = struct.Struct("=32s3II")
+ATTACHMENT_INFO = struct.Struct("=Q32sQII")
+COUNTERS = struct.Struct("=10Q")
+COUNTER_NAMES = ("read_bios", "read_bytes", "write_bios", "write_bytes", "discard_bios",
+                 "discard_bytes", "write_zeroes_bios", "write_zeroes_bytes", "flush_bios",
+                 "skipped_bios")
+STATUS_TAIL = struct.Struct("=II")
+
+
+def ioc_iowr(type_, nr, size):
+    return (3 << 30) | (size << 16) | (type_ << 8) | nr
+
+
+DM_DEV_FILTER = ioc_iowr(0xFD, DM_DEV_FILTER_CMD, DM_IOCTL.size)
+
+
+def makedev(major, minor):
+    """glibc makedev(), which the ABI says equals huge_encode_dev()."""
+    return (((major & 0xFFFFF000) << 32) | ((major & 0xFFF) << 8) |
+            ((minor & 0xFFFFFF00) << 12) | (minor & 0xFF))
+
+
+def dev_of(path):
+    st = os.stat(path)
+    return makedev(os.major(st.st_rdev), os.minor(st.st_rdev))
+
+
+def cstr(raw):
+    return raw.split(b"\0", 1)[0].decode()
+
+
+class FilterError(OSError):
+    pass
+
+
+def build(op, dev=0, type_name="", text=None, *, magic=DM_FILTER_MAGIC,
+          abi=DM_FILTER_ABI_VERSION, flags=0, reserved=0, text_len=None, raw_type=None,
+          raw_text=None, size=16384, data_start=DM_IOCTL.size, data_size=None, name=b"",
+          dm_version=(4, 0, 0)):
+    """A request buffer; every field can be forced wrong for the error-path tests."""
+    if raw_text is None:
+        raw_text = b"" if text is None else text.encode() + b"\0"
+    if text_len is None:
+        text_len = len(raw_text)
+    type_raw = raw_type if raw_type is not None else type_name.encode()
+    buf = bytearray(max(size, data_start + MSG.size + len(raw_text)))
+    if data_size is None:
+        data_size = len(buf)
+    DM_IOCTL.pack_into(buf, 0, *dm_version, data_size, data_start, 0, 0, 0, 0, 0, 0,
+                       name, b"", b"")
+    if data_start + MSG.size <= len(buf):
+        MSG.pack_into(buf, data_start, magic, abi, op, flags, dev, type_raw, text_len, reserved)
+        buf[data_start + MSG.size:data_start + MSG.size + len(raw_text)] = raw_text
+    return buf
+
+
+def call(buf, path=CONTROL):
+    """Issues the ioctl; returns (dm_ioctl flags, reply header tuple, records bytes)."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.ioctl(fd, DM_DEV_FILTER, buf, True)
+    except OSError as e:
+        raise FilterError(e.errno, os.strerror(e.errno)) from None
+    finally:
+        os.close(fd)
+    fields = DM_IOCTL.unpack_from(buf, 0)
+    data_size, data_start, flags = fields[3], fields[4], fields[8]
+    reply = REPLY.unpack_from(buf, data_start)
+    if reply[0] != DM_FILTER_MAGIC:
+        raise RuntimeError("reply without DM_FILTER_MAGIC: not a filter-capable dm-mod")
+    body = bytes(buf[data_start + REPLY.size:data_size])
+    return flags, reply, body
+
+
+def request(op, dev=0, type_name="", text=None, size=16384):
+    """Issues op, growing the buffer while the kernel says it is full."""
+    while True:
+        flags, reply, body = call(build(op, dev, type_name, text, size=size))
+        if not flags & DM_BUFFER_FULL_FLAG:
+            return reply, body
+        size = DM_IOCTL.size + REPLY.size + reply[4] + 64
+
+
+def list_types():
+    reply, body = request(OP_LIST_TYPES)
+    out = []
+    for i in range(reply[3]):
+        name, v0, v1, v2, n = TYPE_INFO.unpack_from(body, i * TYPE_INFO.size)
+        out.append({"name": cstr(name), "version": (v0, v1, v2), "attachments": n})
+    return out
+
+
+def attach(dev, type_name, options=None):
+    request(OP_ATTACH, dev, type_name, options)
+
+
+def detach(dev, type_name):
+    request(OP_DETACH, dev, type_name)
+
+
+def list_attachments():
+    reply, body = request(OP_LIST)
+    out = []
+    for i in range(reply[3]):
+        dev, t, ns, flags, _ = ATTACHMENT_INFO.unpack_from(body, i * ATTACHMENT_INFO.size)
+        out.append({"dev": dev, "type": cstr(t), "attached_ns": ns, "flags": flags})
+    return out
+
+
+def status(dev, type_name):
+    reply, body = request(OP_STATUS, dev, type_name)
+    adev, t, ns, flags, _ = ATTACHMENT_INFO.unpack_from(body, 0)
+    counters = dict(zip(COUNTER_NAMES, COUNTERS.unpack_from(body, ATTACHMENT_INFO.size)))
+    status_len, _ = STATUS_TAIL.unpack_from(body, ATTACHMENT_INFO.size + COUNTERS.size)
+    off = ATTACHMENT_INFO.size + COUNTERS.size + STATUS_TAIL.size
+    text = body[off:off + status_len]
+    return {"dev": adev, "type": cstr(t), "attached_ns": ns,
+            "counters": counters if reply[5] & DM_FILTER_REPLY_COUNTERS else None,
+            "text": cstr(text), "status_len": status_len, "count": reply[3]}
+
+
+def message(dev, type_name, text):
+    reply, body = request(OP_MESSAGE, dev, type_name, text)
+    return cstr(body)
+
+
+def parse_dev(arg):
+    if ":" in arg and not arg.startswith("/"):
+        major, minor = arg.split(":")
+        return makedev(int(major), int(minor))
+    return dev_of(arg)
+
+
+def main(argv):
+    usage = ("usage: dmfilter.py types | list | attach DEV TYPE [OPTIONS...] | detach DEV TYPE"
+             " | status DEV TYPE | message DEV TYPE WORDS...   (DEV: /dev/x or MAJ:MIN)")
+    if not argv:
+        print(usage, file=sys.stderr)
+        return 2
+    cmd, args = argv[0], argv[1:]
+    try:
+        if cmd == "types":
+            for t in list_types():
+                print("%s %d.%d.%d attachments=%d" % ((t["name"],) + t["version"] + (t["attachments"],)))
+        elif cmd == "list":
+            for a in list_attachments():
+                print("%d:%d %s" % (os.major(a["dev"]), os.minor(a["dev"]), a["type"]))
+        elif cmd == "attach" and len(args) >= 2:
+            attach(parse_dev(args[0]), args[1], " ".join(args[2:]) if len(args) > 2 else None)
+        elif cmd == "detach" and len(args) == 2:
+            detach(parse_dev(args[0]), args[1])
+        elif cmd == "status" and len(args) == 2:
+            print(status(parse_dev(args[0]), args[1])["text"])
+        elif cmd == "message" and len(args) >= 3:
+            print(message(parse_dev(args[0]), args[1], " ".join(args[2:])))
+        else:
+            print(usage, file=sys.stderr)
+            return 2
+    except FilterError as e:
+        print("dmfilter: %s: %s (%s)" % (cmd, e.strerror, errno.errorcode.get(e.errno, e.errno)),
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,247 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * dm-filter-attach.c - attaching filter types to block devices, detaching them, and dropping them when a device goes away.
+ *
+ * An attachment holds a reference on its block device's struct device, not an open:
+ * an open would keep loop devices from being removed. A class interface on the block
+ * class tells us when a disk or partition is deleted; its attachments are dropped then.
+ * Attachments whose device died in the window before the interface saw it are reaped
+ * at the next control operation.
+ */
+#include <linux/device-mapper.h>
+#include <linux/device.h>
+#include <linux/slab.h>
+#include <linux/timekeeping.h>
+#include "dm-filter-internal.h"
+#include "dm.h"
+
+#define DM_MSG_PREFIX "filter"
+
+LIST_HEAD(dmf_attachments);
+
+static DEFINE_MUTEX(dmf_class_lock);
+static struct class_interface dmf_block_interface;
+static bool dmf_block_interface_registered;
+
+static bool dmf_bdev_dead(struct block_device *bdev)
+{
+	return inode_unhashed(bdev->bd_inode) || !device_is_registered(&bdev->bd_device);
+}
+
+static struct dmf_device *dmf_device_find(dev_t dev)
+{
+	struct dmf_attachment *a;
+
+	list_for_each_entry(a, &dmf_attachments, all_entry)
+		if (a->filter.dev == dev && !dmf_bdev_dead(a->filter.bdev))
+			return a->device;
+	return NULL;
+}
+
+/* Called with dm_filter_lock held. */
+struct dmf_attachment *dmf_attachment_find(dev_t dev, const char *type_name)
+{
+	struct dmf_attachment *a;
+
+	list_for_each_entry(a, &dmf_attachments, all_entry)
+		if (a->filter.dev == dev && !strcmp(a->filter.type->name, type_name) &&
+		    !dmf_bdev_dead(a->filter.bdev))
+			return a;
+	return NULL;
+}
+
+/* Called with dm_filter_lock held. */
+static void dmf_attachment_destroy(struct dmf_attachment *a)
+{
+	struct dmf_device *d = a->device;
+	struct dm_filter_type *type = a->filter.type;
+
+	list_del_rcu(&a->device_entry);
+	list_del(&a->all_entry);
+	if (list_empty(&d->chain))
+		dmf_device_unpublish(d);
+	else
+		d = NULL;
+
+	dmf_drain();
+	type->detach(&a->filter);
+	type->attachments--;
+	put_device(&a->filter.bdev->bd_device);
+	kfree(a);
+	if (d)
+		kfree_rcu(d, rcu);
+	dmf_type_put(type);
+	module_put(THIS_MODULE);
+}
+
+/* The block class tells us a disk or partition is being deleted. */
+static void dmf_block_device_removed(struct device *dev, struct class_interface *intf)
+{
+	struct block_device *bdev = dev_to_bdev(dev);
+	struct dmf_attachment *a, *next;
+
+	mutex_lock(&dm_filter_lock);
+	list_for_each_entry_safe(a, next, &dmf_attachments, all_entry) {
+		if (a->filter.bdev != bdev)
+			continue;
+		DMINFO("%s: dropping filter of removed device %u:%u", a->filter.type->name,
+		       MAJOR(a->filter.dev), MINOR(a->filter.dev));
+		dmf_attachment_destroy(a);
+	}
+	mutex_unlock(&dm_filter_lock);
+}
+
+/* The block class is not exported; an open block device's struct device names it. */
+static int dmf_watch_block_class(struct block_device *bdev)
+{
+	int r = 0;
+
+	mutex_lock(&dmf_class_lock);
+	if (!dmf_block_interface_registered) {
+		dmf_block_interface.class = bdev->bd_device.class;
+		dmf_block_interface.remove_dev = dmf_block_device_removed;
+		r = class_interface_register(&dmf_block_interface);
+		dmf_block_interface_registered = !r;
+	}
+	mutex_unlock(&dmf_class_lock);
+	return r;
+}
+
+/* Called with dm_filter_lock held. */
+void dmf_reap_dead_devices(void)
+{
+	struct dmf_attachment *a, *next;
+
+	list_for_each_entry_safe(a, next, &dmf_attachments, all_entry)
+		if (dmf_bdev_dead(a->filter.bdev))
+			dmf_attachment_destroy(a);
+}
+
+/* Returns the block device with a reference on its struct device, or NULL. */
+static struct block_device *dmf_bdev_get(dev_t dev)
+{
+	struct block_device *bdev = blkdev_get_by_dev(dev, FMODE_READ, NULL);
+
+	if (IS_ERR(bdev))
+		return NULL;
+	get_device(&bdev->bd_device);
+	blkdev_put(bdev, FMODE_READ);
+	return bdev;
+}
+
+static int dmf_attach_locked(struct block_device *bdev, dev_t dev, const char *type_name,
+			     char *options)
+{
+	struct dm_filter_type *type;
+	struct dmf_attachment *a;
+	struct dmf_device *d;
+	char **argv = NULL;
+	int argc;
+	bool new_device = false;
+	int r;
+
+	dmf_reap_dead_devices();
+	type = dmf_type_get(type_name);
+	if (!type)
+		return -ENOENT;
+	r = -EEXIST;
+	if (dmf_attachment_find(dev, type_name))
+		goto bad_type;
+	r = -ENODEV;
+	if (dmf_bdev_dead(bdev))
+		goto bad_type;
+	r = dmf_hook_enable();
+	if (r)
+		goto bad_type;
+
+	r = -ENOMEM;
+	a = kzalloc(sizeof(*a), GFP_KERNEL);
+	if (!a)
+		goto bad_type;
+	d = dmf_device_find(dev);
+	if (!d) {
+		d = kzalloc(sizeof(*d), GFP_KERNEL);
+		if (!d)
+			goto bad_attachment;
+		d->bdev = bdev;
+		INIT_LIST_HEAD(&d->chain);
+		new_device = true;
+	}
+
+	r = dm_split_args(&argc, &argv, options);
+	if (r) {
+		DMERR("%s: attach to %u:%u: cannot split options", type_name, MAJOR(dev), MINOR(dev));
+		goto bad_device;
+	}
+	a->filter.type = type;
+	a->filter.bdev = bdev;
+	a->filter.dev = dev;
+	a->device = d;
+	a->attached_ns = ktime_get_real_ns();
+	r = type->attach(&a->filter, argc, argv);
+	kfree(argv);
+	if (r) {
+		DMERR("%s: attach to %u:%u: %s", type_name, MAJOR(dev), MINOR(dev),
+		      a->filter.error ?: "refused");
+		goto bad_device;
+	}
+
+	__module_get(THIS_MODULE);
+	type->attachments++;
+	list_add_tail(&a->all_entry, &dmf_attachments);
+	list_add_tail_rcu(&a->device_entry, &d->chain);
+	if (new_device)
+		dmf_device_publish(d);
+	return 0;
+
+bad_device:
+	if (new_device)
+		kfree(d);
+bad_attachment:
+	kfree(a);
+bad_type:
+	dmf_type_put(type);
+	return r;
+}
+
+int dmf_attach(dev_t dev, const char *type_name, char *options)
+{
+	struct block_device *bdev = dmf_bdev_get(dev);
+	int r;
+
+	if (!bdev)
+		return -ENODEV;
+	r = dmf_watch_block_class(bdev);
+	if (!r) {
+		mutex_lock(&dm_filter_lock);
+		r = dmf_attach_locked(bdev, dev, type_name, options);
+		mutex_unlock(&dm_filter_lock);
+	}
+	if (r)
+		put_device(&bdev->bd_device);	/* on success the attachment keeps it */
+	return r;
+}
+
+/* Called with dm_filter_lock held. */
+int dmf_detach(dev_t dev, const char *type_name)
+{
+	struct dmf_attachment *a;
+
+	dmf_reap_dead_devices();
+	a = dmf_attachment_find(dev, type_name);
+	if (!a)
+		return -ENXIO;
+	dmf_attachment_destroy(a);
+	return 0;
+}
+
+int dmf_attachments_init(void)
+{
+	return 0;
+}
+
+void dmf_attachments_exit(void)
+{
+	if (dmf_block_interface_registered)
+		class_interface_unregister(&dmf_block_interface);
+}

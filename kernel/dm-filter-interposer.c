@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * dm-filter-interposer.c - routes bios of filtered block devices through their filter chain (ftrace on submit_bio_noacct).
+ *
+ * Linux 6.1 has no blk_interposer, so the entry of submit_bio_noacct() is hooked with
+ * an IPMODIFY ftrace handler. The handler only looks a bio's bdev up in an RCU hash and,
+ * when it has filters, sends the call to dmf_filter_submit() instead; that runs the chain
+ * and re-calls submit_bio_noacct() from dm_filter_submit_bio(), whose call site the
+ * handler recognises, so the bio goes on to the device. Bios submitted while
+ * current->bio_list is set (a stacked driver such as dm remapping, or blk-mq splitting a
+ * bio already seen) are not filtered: a filter sees what is submitted to its device from
+ * above, once.
+ */
+#include <linux/device-mapper.h>
+#include <linux/ftrace.h>
+#include <linux/hash.h>
+#include <linux/sched.h>
+#include <linux/srcu.h>
+#include "dm-filter-internal.h"
+
+#define DM_MSG_PREFIX "filter"
+
+/*
+ * Return addresses inside dm_filter_submit_bio() lie within this many bytes of its
+ * start: it is a call and a return.
+ */
+#define DMF_RESUBMIT_SPAN 64
+
+static DEFINE_HASHTABLE(dmf_devices, 7);
+static unsigned int dmf_nr_devices;
+static bool dmf_hooked;
+
+/* Readers: every task inside dmf_filter_submit(). Detach and unload wait for them. */
+DEFINE_STATIC_SRCU(dmf_srcu);
+
+/* Called under RCU or dmf_srcu. */
+struct dmf_device *dmf_device_lookup(struct block_device *bdev)
+{
+	struct dmf_device *d;
+
+	hash_for_each_possible_rcu_notrace(dmf_devices, d, hash_entry, (unsigned long)bdev)
+		if (d->bdev == bdev)
+			return d;
+	return NULL;
+}
+
+/* Called with dm_filter_lock held. */
+void dmf_device_publish(struct dmf_device *d)
+{
+	hash_add_rcu(dmf_devices, &d->hash_entry, (unsigned long)d->bdev);
+	WRITE_ONCE(dmf_nr_devices, dmf_nr_devices + 1);
+}
+
+/* Called with dm_filter_lock held; free d only after dmf_drain() and an RCU grace period. */
+void dmf_device_unpublish(struct dmf_device *d)
+{
+	hash_del_rcu(&d->hash_entry);
+	WRITE_ONCE(dmf_nr_devices, dmf_nr_devices - 1);
+}
+
+/* Waits until no task still runs a filter chain it entered before the call. */
+void dmf_drain(void)
+{
+	synchronize_srcu(&dmf_srcu);
+}
+
+/*
+ * Sends an already filtered bio on to its device. The asm after the call keeps the
+ * compiler from turning it into a tail call, which would hide this function from the
+ * handler's caller check and filter the bio again, for ever.
+ */
+noinline notrace void dm_filter_submit_bio(struct bio *bio)
+{
+	submit_bio_noacct(bio);
+	asm volatile("" ::: "memory");
+}
+EXPORT_SYMBOL_GPL(dm_filter_submit_bio);
+
+static enum dm_filter_verdict dmf_run_chain(struct bio *bio)
+{
+	struct dmf_device *d = dmf_device_lookup(bio->bi_bdev);
+	struct dmf_attachment *a, *before;
+
+	if (!d)
+		return DM_FILTER_PASS;	/* detached since the handler looked */
+
+	list_for_each_entry_srcu(a, &d->chain, device_entry, srcu_read_lock_held(&dmf_srcu)) {
+		if (a->filter.type->submit_bio(&a->filter, bio) == DM_FILTER_PASS)
+			continue;
+		/* the bio is no longer ours to touch: tell the filters that passed it */
+		list_for_each_entry_srcu(before, &d->chain, device_entry,
+					 srcu_read_lock_held(&dmf_srcu)) {
+			if (before == a)
+				break;
+			if (before->filter.type->bio_skipped)
+				before->filter.type->bio_skipped(&before->filter);
+		}
+		return DM_FILTER_SKIP;
+	}
+	return DM_FILTER_PASS;
+}
+
+/* Runs instead of submit_bio_noacct() for bios of filtered devices. */
+static void notrace dmf_filter_submit(struct bio *bio)
+{
+	int idx = srcu_read_lock(&dmf_srcu);
+
+	if (dmf_run_chain(bio) == DM_FILTER_PASS)
+		dm_filter_submit_bio(bio);
+	srcu_read_unlock(&dmf_srcu, idx);
+}
+
+static void notrace dmf_ftrace_handler(unsigned long ip, unsigned long parent_ip,
+				       struct ftrace_ops *ops, struct ftrace_regs *fregs)
+{
+	struct bio *bio;
+	bool filtered;
+
+	if (!READ_ONCE(dmf_nr_devices) || current->bio_list)
+		return;
+	if (parent_ip - (unsigned long)dm_filter_submit_bio < DMF_RESUBMIT_SPAN)
+		return;
+
+	bio = (struct bio *)ftrace_get_regs(fregs)->di;
+	rcu_read_lock();
+	filtered = dmf_device_lookup(bio->bi_bdev);
+	rcu_read_unlock();
+	if (filtered)
+		ftrace_instruction_pointer_set(fregs, (unsigned long)dmf_filter_submit);
+}
+
+static struct ftrace_ops dmf_ftrace_ops = {
+	.func = dmf_ftrace_handler,
+	.flags = FTRACE_OPS_FL_SAVE_REGS | FTRACE_OPS_FL_IPMODIFY | FTRACE_OPS_FL_RECURSION,
+};
+
+/*
+ * Hooks submit_bio_noacct on the first attach and keeps the hook until dm-mod unloads:
+ * registering patches kernel text and unregistering waits for an RCU-tasks grace period,
+ * too slow to repeat on every attach/detach, while the idle hook costs one load per bio.
+ * Called with dm_filter_lock held.
+ */
+int dmf_hook_enable(void)
+{
+	unsigned long ip = (unsigned long)submit_bio_noacct;
+	int r;
+
+	if (dmf_hooked)
+		return 0;
+
+	r = ftrace_set_filter_ip(&dmf_ftrace_ops, ip, 0, 0);
+	if (r) {
+		DMERR("cannot trace submit_bio_noacct: %d", r);
+		return r == -ENOMEM ? r : -EBUSY;
+	}
+	r = register_ftrace_function(&dmf_ftrace_ops);
+	if (r) {
+		DMERR("cannot hook submit_bio_noacct (%d): another IPMODIFY ftrace user (livepatch, a backup agent's bio filter) owns it",
+		      r);
+		ftrace_set_filter_ip(&dmf_ftrace_ops, ip, 1, 0);
+		return r == -ENOMEM ? r : -EBUSY;
+	}
+	dmf_hooked = true;
+	return 0;
+}
+
+/* Module exit: no attachments are left, but tasks may still be inside the handler or the chain. */
+void dmf_hook_exit(void)
+{
+	if (!dmf_hooked)
+		return;
+	unregister_ftrace_function(&dmf_ftrace_ops);
+	ftrace_set_filter_ip(&dmf_ftrace_ops, (unsigned long)submit_bio_noacct, 1, 0);
+	dmf_hooked = false;
+	synchronize_srcu(&dmf_srcu);
+	/* a task past srcu_read_unlock() may still be returning through our text */
+	synchronize_rcu_tasks();
+}
