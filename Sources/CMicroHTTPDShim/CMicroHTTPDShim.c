@@ -1,3 +1,97 @@
-/* CMicroHTTPDShim.c: libmicrohttpd glue (placeholder, the HTTP layer work fills it in). */
+/* CMicroHTTPDShim.c: the variadic libmicrohttpd calls (start, daemon and connection info) behind plain C functions. */
 #include "CMicroHTTPDShim.h"
-int cmhd_shim_version_ok(void) { return MHD_VERSION >= 0x00097500; }
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+int cmhd_shim_version_ok(void)
+{
+	return MHD_VERSION >= 0x00097500;
+}
+
+int cmhd_tls_supported(void)
+{
+	return MHD_is_feature_supported(MHD_FEATURE_TLS) == MHD_YES;
+}
+
+static void cmhd_log_trampoline(void *cls, const char *fmt, va_list ap)
+{
+	const struct cmhd_config *c = cls;
+	char message[512];
+
+	vsnprintf(message, sizeof(message), fmt, ap);
+	c->log(c->log_cls, message);
+}
+
+struct MHD_Daemon *cmhd_start(const struct cmhd_config *c)
+{
+	struct MHD_OptionItem ops[16];
+	unsigned int n = 0;
+	uint16_t port = 0;
+
+	if (c->address && c->address->sa_family == AF_INET)
+		port = ntohs(((const struct sockaddr_in *)c->address)->sin_port);
+	else if (c->address && c->address->sa_family == AF_INET6)
+		port = ntohs(((const struct sockaddr_in6 *)c->address)->sin6_port);
+
+	/* The logger goes first so that problems with the options after it reach it. */
+	if (c->log)
+		ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)cmhd_log_trampoline,
+						    (void *)c };
+	ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0, (void *)c->address };
+	if (c->thread_pool_size > 1)
+		ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, c->thread_pool_size, NULL };
+	ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, c->connection_limit, NULL };
+	if (c->per_ip_connection_limit)
+		ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_PER_IP_CONNECTION_LIMIT, c->per_ip_connection_limit,
+						    NULL };
+	ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, c->connection_timeout_seconds, NULL };
+	ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)c->connection_memory_limit,
+					    NULL };
+	if (c->listen_backlog)
+		ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_BACKLOG_SIZE, c->listen_backlog, NULL };
+	ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)c->completed, c->completed_cls };
+	if (c->tls_key_pem && c->tls_cert_pem) {
+		ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)c->tls_key_pem };
+		ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)c->tls_cert_pem };
+	}
+	ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+
+	return MHD_start_daemon(c->flags, port, NULL, NULL, c->access_handler, c->access_handler_cls,
+				MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
+}
+
+uint16_t cmhd_bound_port(struct MHD_Daemon *daemon)
+{
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
+
+	return info ? info->port : 0;
+}
+
+int cmhd_client_address(struct MHD_Connection *connection, char *buf, size_t len)
+{
+	const union MHD_ConnectionInfo *info =
+		MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	char host[INET6_ADDRSTRLEN];
+	const struct sockaddr *sa;
+
+	if (!info || !info->client_addr)
+		return -1;
+	sa = info->client_addr;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, ntohs(in->sin_port));
+		return 0;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));
+		return 0;
+	}
+	return -1;
+}

@@ -84,7 +84,8 @@ final class RawClient: @unchecked Sendable {
     func readLine() throws -> String {
         while true {
             if let i = buffer.firstIndex(of: UInt8(ascii: "\n")) {
-                let line = String(decoding: buffer[..<i], as: UTF8.self).trimmingCharacters(in: CharacterSet(charactersIn: "\r"))
+                let line = String(decoding: buffer[..<i], as: UTF8.self).trimmingCharacters(
+                    in: CharacterSet(charactersIn: "\r"))
                 buffer.removeSubrange(...i)
                 return line
             }
@@ -121,7 +122,8 @@ final class RawClient: @unchecked Sendable {
             let line = try readLine()
             if line.isEmpty { break }
             if let colon = line.firstIndex(of: ":") {
-                headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(
+                    in: .whitespaces)
             }
         }
         return Head(status: status, headers: headers)
@@ -130,7 +132,9 @@ final class RawClient: @unchecked Sendable {
     /// One chunk of a chunked body; nil for the terminating zero chunk.
     func readChunk() throws -> [UInt8]? {
         let sizeLine = try readLine()
-        guard let size = Int(sizeLine.split(separator: ";")[0], radix: 16) else { throw TestFailure("bad chunk size '\(sizeLine)'") }
+        guard let size = Int(sizeLine.split(separator: ";")[0], radix: 16) else {
+            throw TestFailure("bad chunk size '\(sizeLine)'")
+        }
         if size == 0 {
             _ = try readLine()
             return nil
@@ -152,7 +156,9 @@ final class RawClient: @unchecked Sendable {
         return (head, String(decoding: try readExactly(length), as: UTF8.self))
     }
 
-    func request(_ method: String, _ path: String, headers: [String: String] = [:], body: String = "") throws -> (Head, String) {
+    func request(_ method: String, _ path: String, headers: [String: String] = [:], body: String = "") throws -> (
+        Head, String
+    ) {
         var text = "\(method) \(path) HTTP/1.1\r\nHost: test\r\n"
         for (k, v) in headers { text += "\(k): \(v)\r\n" }
         if !body.isEmpty || method == "POST" || method == "PUT" { text += "Content-Length: \(body.utf8.count)\r\n" }
@@ -183,7 +189,8 @@ final class LogRecorder: @unchecked Sendable {
         }
         func log(event: LogEvent) {
             let meta = (event.metadata ?? [:]).merging(metadata) { a, _ in a }
-            let line = "\(event.level) \(event.message) \(meta.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))"
+            let line =
+                "\(event.level) \(event.message) \(meta.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))"
             recorder.lines.withLock { $0.append(line) }
         }
     }

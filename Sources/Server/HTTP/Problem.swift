@@ -50,7 +50,9 @@ extension Problem {
         Problem("malformed-json", status: 400, title: "Malformed JSON", detail: detail)
     }
     public static func unknownField(_ name: String) -> Problem {
-        Problem("unknown-field", status: 400, title: "Unknown field", detail: "The field '\(name)' is not part of this request.")
+        Problem(
+            "unknown-field", status: 400, title: "Unknown field",
+            detail: "The field '\(name)' is not part of this request.")
     }
     public static func invalidValue(_ detail: String) -> Problem {
         Problem("invalid-value", status: 400, title: "Invalid value", detail: detail)
@@ -76,7 +78,9 @@ extension Problem {
             headers: ["Allow": allowed.joined(separator: ", ")])
     }
     public static func payloadTooLarge(limit: Int) -> Problem {
-        Problem("payload-too-large", status: 413, title: "Payload too large", detail: "The request body exceeds \(limit) bytes.")
+        Problem(
+            "payload-too-large", status: 413, title: "Payload too large",
+            detail: "The request body exceeds \(limit) bytes.")
     }
     public static func unsupportedMediaType(_ got: String?) -> Problem {
         Problem(

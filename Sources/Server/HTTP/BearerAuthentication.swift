@@ -1,0 +1,74 @@
+// BearerAuthentication: middleware checking `Authorization: Bearer` against the TokenStore, and the audit log.
+import Foundation
+import Logging
+
+/// With no TokenStore the daemon is open (every caller is an operator); refusing to listen beyond
+/// loopback in that case is the command line's job. Mutating requests leave an audit line with
+/// role, method, path and outcome whatever happens, including refusals.
+public struct BearerAuthentication: Middleware {
+    let tokens: TokenStore?
+    let openPaths: Set<String>
+    let audit: Logger
+
+    public init(
+        tokens: TokenStore?, openPaths: Set<String> = ["/v1/health"], audit: Logger = Logger(label: "dmflt.audit")
+    ) {
+        self.tokens = tokens
+        self.openPaths = openPaths
+        self.audit = audit
+    }
+
+    static func isReadOnly(_ method: String) -> Bool { method == "GET" || method == "HEAD" || method == "OPTIONS" }
+
+    public func handle(_ request: Request, next: Handler) async throws -> Response {
+        var request = request
+        let mutating = !Self.isReadOnly(request.method)
+        var who = "anonymous"
+        do {
+            if openPaths.contains(request.path) {
+                who = "open-path"
+            } else if let tokens {
+                guard let presented = Self.bearerToken(request.headers["Authorization"]) else {
+                    throw Problem.unauthorized("This request needs 'Authorization: Bearer <token>'.")
+                }
+                guard let role = tokens.role(forToken: presented.utf8) else {
+                    var p = Problem.unauthorized("The bearer token is not valid.")
+                    p.headers["WWW-Authenticate"] = "Bearer realm=\"dmflt\", error=\"invalid_token\""
+                    throw p
+                }
+                request.role = role
+                who = role.rawValue
+                if mutating && role < .operator {
+                    throw Problem.forbidden("The reader role may only read; \(request.method) needs an operator token.")
+                }
+            } else {
+                request.role = .operator
+                who = "open"
+            }
+            let response = try await next(request)
+            if mutating { record(request, who, response.status) }
+            return response
+        } catch let problem as Problem {
+            if mutating { record(request, who, problem.status) }
+            throw problem
+        } catch {
+            if mutating { record(request, who, 500) }
+            throw error
+        }
+    }
+
+    /// The token after "Bearer " (scheme case-insensitive, RFC 7235), or nil.
+    static func bearerToken(_ header: String?) -> String? {
+        guard let header else { return nil }
+        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        let token = parts[1].trimmingCharacters(in: .whitespaces)
+        return token.isEmpty ? nil : token
+    }
+
+    private func record(_ request: Request, _ who: String, _ status: Int) {
+        audit.info(
+            "role=\(who) method=\(request.method) path=\(request.path) status=\(status)",
+            metadata: ["remote": "\(request.remoteAddress)"])
+    }
+}

@@ -1,0 +1,179 @@
+// HTTPServer: runs a Handler on libmicrohttpd (epoll, thread pool, suspend/resume) and stops it gracefully.
+import CMicroHTTPD
+import CMicroHTTPDShim
+import Foundation
+import Logging
+import Synchronization
+
+/// Usage: `let server = HTTPServer(configuration: c, handler: app.handler)`, `try server.start()`,
+/// `await server.waitForShutdownSignal()`, `await server.stop()` (or `try await server.run()`).
+public final class HTTPServer: Sendable {
+    public let configuration: HTTPServerConfiguration
+    private let core: HTTPServerCore
+    private let logger: Logger
+
+    private struct Running: @unchecked Sendable {
+        /// `MHD_Daemon *` while running.
+        var daemon: OpaquePointer?
+        var port: UInt16 = 0
+        var stopped = false
+        /// The PEM strings libmicrohttpd reads during start.
+        var keepAlive: [UnsafeMutablePointer<CChar>] = []
+        /// The start configuration, which is also the logger's closure for the daemon's lifetime.
+        var config: UnsafeMutablePointer<cmhd_config>?
+    }
+    private let running = Mutex(Running())
+
+    public init(
+        configuration: HTTPServerConfiguration, handler: @escaping Handler, logger: Logger = Logger(label: "dmflt.http")
+    ) {
+        self.configuration = configuration
+        self.logger = logger
+        self.core = HTTPServerCore(handler: handler, maxBodyBytes: configuration.maxBodyBytes, logger: logger)
+    }
+
+    public convenience init(
+        configuration: HTTPServerConfiguration, application: HTTPApplication,
+        logger: Logger = Logger(label: "dmflt.http")
+    ) {
+        self.init(configuration: configuration, handler: application.handler, logger: logger)
+    }
+
+    /// The port actually bound (the configured one, or the kernel's pick for port 0); 0 before start.
+    public var port: UInt16 { running.withLock { $0.port } }
+
+    /// Binds and starts serving; throws with libmicrohttpd's reason (address in use, bad TLS key...).
+    public func start() throws {
+        guard cmhd_shim_version_ok() != 0 else { throw HTTPServerError.start("libmicrohttpd older than 0.9.75") }
+        try running.withLock { r in
+            guard r.daemon == nil, !r.stopped else { throw HTTPServerError.alreadyStarted }
+            // A peer that vanished mid-write must be an error return, never a process kill.
+            signal(SIGPIPE, SIG_IGN)
+
+            var flags =
+                MHD_USE_EPOLL.rawValue | MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_ALLOW_SUSPEND_RESUME.rawValue
+                | MHD_USE_ERROR_LOG.rawValue
+            if configuration.listen.family == .ipv6 { flags |= MHD_USE_IPv6.rawValue }
+            var keyPEM: UnsafeMutablePointer<CChar>?
+            var certPEM: UnsafeMutablePointer<CChar>?
+            if let tls = configuration.tls {
+                guard cmhd_tls_supported() != 0 else {
+                    throw HTTPServerError.tls(
+                        "this libmicrohttpd was built without TLS (GnuTLS) support; cannot serve --tls-cert/--tls-key")
+                }
+                flags |= MHD_USE_TLS.rawValue
+                keyPEM = strdup(tls.keyPEM)
+                certPEM = strdup(tls.certificatePEM)
+            }
+            let coreRef = Unmanaged.passRetained(core)
+            let config = UnsafeMutablePointer<cmhd_config>.allocate(capacity: 1)
+            config.initialize(to: cmhd_config())
+            let daemon: OpaquePointer? = configuration.listen.withSockaddr { address in
+                var c = cmhd_config()
+                c.flags = flags
+                c.address = address
+                c.thread_pool_size = UInt32(configuration.threadPoolSize)
+                c.connection_limit = UInt32(configuration.connectionLimit)
+                c.per_ip_connection_limit = UInt32(configuration.perIPConnectionLimit)
+                c.connection_timeout_seconds = UInt32(configuration.connectionTimeoutSeconds)
+                c.connection_memory_limit = configuration.connectionMemoryLimit
+                c.listen_backlog = 1024
+                c.tls_key_pem = UnsafePointer(keyPEM)
+                c.tls_cert_pem = UnsafePointer(certPEM)
+                c.access_handler = MicroHTTPDCallbacks.accessHandler
+                c.access_handler_cls = coreRef.toOpaque()
+                c.completed = MicroHTTPDCallbacks.requestCompleted
+                c.completed_cls = coreRef.toOpaque()
+                c.log = MicroHTTPDCallbacks.log
+                c.log_cls = coreRef.toOpaque()
+                config.pointee = c
+                return cmhd_start(config)
+            }
+            guard let daemon else {
+                config.deallocate()
+                free(keyPEM)
+                free(certPEM)
+                // The core stays retained: libmicrohttpd may have logged through it; a failed start is rare.
+                let why = core.lastMessage ?? "unknown reason"
+                throw configuration.tls == nil
+                    ? HTTPServerError.start("cannot serve HTTP on \(configuration.listen): \(why)")
+                    : HTTPServerError.tls("cannot serve HTTPS on \(configuration.listen): \(why)")
+            }
+            r.daemon = daemon
+            r.port = cmhd_bound_port(daemon)
+            r.keepAlive = [keyPEM, certPEM].compactMap { $0 }
+            r.config = config
+            // libmicrohttpd copied the address during start; only the logger fields are read later.
+            config.pointee.address = nil
+        }
+        logger.info(
+            "listening on \(configuration.tls == nil ? "http" : "https")://\(configuration.listen.family == .ipv6 ? "[\(configuration.listen.host)]" : configuration.listen.host):\(port) with \(configuration.threadPoolSize) threads"
+        )
+    }
+
+    /// Stops accepting, lets requests in flight finish (up to `shutdownGraceSeconds`), ends every
+    /// stream, resumes every suspended connection, then stops libmicrohttpd. Safe to call twice.
+    public func stop() async {
+        guard
+            let daemon = running.withLock({ r -> OpaquePointer? in
+                defer { r.stopped = true }
+                return r.stopped ? nil : r.daemon
+            })
+        else { return }
+        let started = ContinuousClock.now
+        let grace = Duration.milliseconds(Int64(configuration.shutdownGraceSeconds * 1000))
+        core.draining.store(true, ordering: .releasing)
+        let listenSocket = MHD_quiesce_daemon(daemon)
+        if listenSocket >= 0 { close(listenSocket) }
+        logger.info("stopping: no new connections; \(core.plainRequestsInFlight) request(s) in flight")
+
+        while core.plainRequestsInFlight > 0, ContinuousClock.now - started < grace {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        // Streams: ask each producer to end (it may send a final event), then end what is left.
+        let streams = core.liveRequests.compactMap(\.delivery)
+        for s in streams { s.cancelOnce() }
+        let streamDeadline = min(ContinuousClock.now + .seconds(1), started + grace + .seconds(1))
+        while streams.contains(where: { !$0.hasEnded }), ContinuousClock.now < streamDeadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        core.closing.store(true, ordering: .releasing)
+        for s in streams { s.forceEnd() }
+        let leftover = core.liveRequests
+        for request in leftover {
+            request.delivery?.forceEnd()
+            request.abandonForShutdown()
+        }
+        // Let the final chunks and 503s leave before the sockets are closed.
+        let flushDeadline = ContinuousClock.now + .milliseconds(500)
+        while core.requestsInFlight > 0, ContinuousClock.now < flushDeadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        if core.plainRequestsInFlight > 0 {
+            logger.warning("stopping: \(core.plainRequestsInFlight) request(s) did not finish within the grace period")
+        }
+        MHD_stop_daemon(daemon)
+        running.withLock { r in
+            r.daemon = nil
+            for p in r.keepAlive { free(p) }
+            r.keepAlive = []
+            r.config?.deallocate()
+            r.config = nil
+        }
+        Unmanaged.passUnretained(core).release()
+        logger.info("stopped")
+    }
+
+    /// Returns when SIGTERM or SIGINT arrives (see `SignalHandling`).
+    public func waitForShutdownSignal() async {
+        let signal = await SignalHandling.waitForTermination()
+        logger.info("received \(signal == SIGTERM ? "SIGTERM" : signal == SIGINT ? "SIGINT" : "signal \(signal)")")
+    }
+
+    /// start(), serve until SIGTERM/SIGINT, stop().
+    public func run() async throws {
+        try start()
+        await waitForShutdownSignal()
+        await stop()
+    }
+}

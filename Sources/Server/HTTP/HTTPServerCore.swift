@@ -1,0 +1,72 @@
+// HTTPServerCore: the state libmicrohttpd's callbacks reach through their closure pointer (handler, limits, live requests).
+import CMicroHTTPD
+import Foundation
+import Logging
+import Synchronization
+
+final class HTTPServerCore: Sendable {
+    let handler: Handler
+    let maxBodyBytes: Int
+    let logger: Logger
+
+    /// Set by `stop()`: every response from now on asks the client to close the connection.
+    let draining = Atomic<Bool>(false)
+    /// Set when the grace period is over: requests are answered 503 at once, nothing is suspended any more.
+    let closing = Atomic<Bool>(false)
+
+    private struct Live {
+        var requests: [ObjectIdentifier: RequestContext] = [:]
+        /// Requests that are not (yet) streams: what a graceful stop waits for.
+        var plainCount = 0
+    }
+    private let live = Mutex(Live())
+    /// libmicrohttpd's last diagnostic, so a failed start can say why.
+    private let lastLibraryMessage = Mutex<String?>(nil)
+
+    init(handler: @escaping Handler, maxBodyBytes: Int, logger: Logger) {
+        self.handler = handler
+        self.maxBodyBytes = maxBodyBytes
+        self.logger = logger
+    }
+
+    func register(_ context: RequestContext) {
+        live.withLock {
+            $0.requests[ObjectIdentifier(context)] = context
+            $0.plainCount += 1
+        }
+    }
+
+    func becameStream(_ context: RequestContext) {
+        live.withLock { $0.plainCount -= 1 }
+    }
+
+    func unregister(_ context: RequestContext, wasStream: Bool) {
+        live.withLock {
+            $0.requests[ObjectIdentifier(context)] = nil
+            if !wasStream { $0.plainCount -= 1 }
+        }
+    }
+
+    var plainRequestsInFlight: Int { live.withLock { $0.plainCount } }
+    var requestsInFlight: Int { live.withLock { $0.requests.count } }
+    var liveRequests: [RequestContext] { live.withLock { Array($0.requests.values) } }
+
+    func noteLibraryMessage(_ text: String) {
+        lastLibraryMessage.withLock { $0 = text }
+        logger.info("libmicrohttpd: \(text)")
+    }
+
+    var lastMessage: String? { lastLibraryMessage.withLock { $0 } }
+
+    /// The last line of defence: a handler error that escaped every middleware is still an answer.
+    func respond(to request: Request) async -> Response {
+        do {
+            return try await handler(request)
+        } catch let problem as Problem {
+            return problem.response()
+        } catch {
+            logger.error("unhandled error escaped the middleware chain: \(String(reflecting: error))")
+            return Problem.internalError("An internal error occurred; it has been logged.").response()
+        }
+    }
+}

@@ -1,0 +1,40 @@
+// RequestLogging: middleware writing one log line per request (method, route template, status, duration).
+import Foundation
+import Logging
+
+/// Logs the route template rather than the raw path (bounded, no identifiers), and never headers or
+/// bodies, so a token cannot reach the log.
+public struct RequestLogging: Middleware {
+    let logger: Logger
+    let level: Logger.Level
+
+    public init(logger: Logger = Logger(label: "dmflt.http"), level: Logger.Level = .info) {
+        self.logger = logger
+        self.level = level
+    }
+
+    public func handle(_ request: Request, next: Handler) async throws -> Response {
+        let start = ContinuousClock.now
+        do {
+            let response = try await next(request)
+            log(request, response.status, since: start)
+            return response
+        } catch let problem as Problem {
+            log(request, problem.status, since: start)
+            throw problem
+        } catch {
+            log(request, 500, since: start)
+            throw error
+        }
+    }
+
+    private func log(_ request: Request, _ status: Int, since start: ContinuousClock.Instant) {
+        guard logger.logLevel <= level else { return }
+        let elapsed = ContinuousClock.now - start
+        let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        logger.log(
+            level: level,
+            "\(request.method) \(request.route ?? "(no route)") \(status) \(String(format: "%.2f", ms)) ms",
+            metadata: ["remote": "\(request.remoteAddress)"])
+    }
+}
