@@ -1,0 +1,78 @@
+// InventoryTests: block devices are read from a sysfs tree with their kind, size, names, holders and attachments.
+import Foundation
+import Testing
+
+@testable import Engine
+
+@Suite struct InventoryTests {
+    @Test func everyDeviceIsListedWithItsKindAndAttributes() throws {
+        let host = try FakeHost()
+        let devices = try host.inventory.list()
+        #expect(
+            devices.map(\.name) == [
+                "ram0", "loop0", "loop1", "sda", "sda1", "md0", "cciss!c0d0", "nullb0", "dm-0", "dm-1",
+            ])
+        let byName = Dictionary(uniqueKeysWithValues: devices.map { ($0.name, $0) })
+        #expect(
+            byName["loop0"]
+                == BlockDevice(
+                    name: "loop0", path: "/dev/loop0", dev: DeviceNumber(major: 7, minor: 0), sizeBytes: 104_857_600,
+                    kind: .loop, readOnly: false, holders: ["dm-1"], loopBackingFile: "/var/tmp/disk.img"))
+        #expect(
+            byName["dm-0"]
+                == BlockDevice(
+                    name: "dm-0", path: "/dev/dm-0", dev: DeviceNumber(major: 253, minor: 0), sizeBytes: 1_072_693_248,
+                    kind: .dm, readOnly: true, dmName: "vg-lv", dmUUID: "LVM-abc"))
+        #expect(byName["dm-1"]?.dmUUID == nil)  // an empty uuid is no uuid
+        #expect(byName["sda"]?.kind == .disk)
+        #expect(byName["sda"]?.sizeBytes == 1_073_741_824)
+        #expect(byName["sda1"]?.kind == .partition)
+        #expect(byName["sda1"]?.holders == ["dm-0"])
+        #expect(byName["loop1"]?.kind == .loop)
+        #expect(byName["loop1"]?.loopBackingFile == nil)
+        #expect(byName["nullb0"]?.kind == .null_blk)
+        #expect(byName["md0"]?.kind == .md)
+        #expect(byName["ram0"]?.kind == .other)
+        #expect(byName["cciss!c0d0"]?.path == "/dev/cciss/c0d0")
+    }
+
+    @Test func attachmentsAreFilledFromTheKernelList() throws {
+        let host = try FakeHost()
+        let devices = try host.inventory.list(attachments: [
+            KernelAttachment(device: DeviceNumber(major: 7, minor: 0), filter: "stat", attachedAt: Date()),
+            KernelAttachment(device: DeviceNumber(major: 7, minor: 0), filter: "guard", attachedAt: Date()),
+            KernelAttachment(device: DeviceNumber(major: 253, minor: 0), filter: "stat", attachedAt: Date()),
+        ])
+        let byName = Dictionary(uniqueKeysWithValues: devices.map { ($0.name, $0.attachments) })
+        #expect(byName["loop0"] == ["guard", "stat"])
+        #expect(byName["dm-0"] == ["stat"])
+        #expect(byName["sda"] == [])
+    }
+
+    @Test func deviceByNumber() throws {
+        let host = try FakeHost()
+        #expect(host.inventory.device(DeviceNumber(major: 253, minor: 1))?.dmName == "loop1")
+        #expect(host.inventory.device(DeviceNumber(major: 7, minor: 9)) == nil)
+    }
+
+    @Test func vanishedOrHalfWrittenEntriesAreLeftOut() throws {
+        let host = try FakeHost()
+        try FileManager.default.createDirectory(
+            atPath: host.sysfs + "/class/block/loop7", withIntermediateDirectories: true)  // no dev, no size
+        #expect(try !host.inventory.list().contains { $0.name == "loop7" })
+    }
+
+    @Test func missingSysfsIsAnErrorNotAnEmptyList() {
+        #expect(throws: DeviceInventory.ReadError.self) {
+            try DeviceInventory(sysfsRoot: "/nonexistent-sysfs", devRoot: "/dev").list()
+        }
+    }
+
+    @Test func encodesKindAsItsName() throws {
+        let host = try FakeHost()
+        let nullb = try #require(try host.inventory.list().first { $0.name == "nullb0" })
+        let object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(nullb)) as! [String: Any]
+        #expect(object["kind"] as? String == "null_blk")
+        #expect(object["dev"] as? String == "251:0")
+    }
+}
