@@ -39,6 +39,9 @@ public final class HTTPServer: Sendable {
         self.init(configuration: configuration, handler: application.handler, logger: logger)
     }
 
+    /// Whether this libmicrohttpd can serve TLS (Debian's is built with GnuTLS).
+    public static var tlsSupported: Bool { cmhd_tls_supported() != 0 }
+
     /// The port actually bound (the configured one, or the kernel's pick for port 0); 0 before start.
     public var port: UInt16 { running.withLock { $0.port } }
 

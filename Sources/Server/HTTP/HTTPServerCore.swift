@@ -20,8 +20,8 @@ final class HTTPServerCore: Sendable {
         var plainCount = 0
     }
     private let live = Mutex(Live())
-    /// libmicrohttpd's last diagnostic, so a failed start can say why.
-    private let lastLibraryMessage = Mutex<String?>(nil)
+    /// libmicrohttpd's last few diagnostics, so a failed start can say why (the cause comes before the summary).
+    private let recentLibraryMessages = Mutex<[String]>([])
 
     init(handler: @escaping Handler, maxBodyBytes: Int, logger: Logger) {
         self.handler = handler
@@ -52,11 +52,16 @@ final class HTTPServerCore: Sendable {
     var liveRequests: [RequestContext] { live.withLock { Array($0.requests.values) } }
 
     func noteLibraryMessage(_ text: String) {
-        lastLibraryMessage.withLock { $0 = text }
+        recentLibraryMessages.withLock {
+            $0.append(text)
+            if $0.count > 3 { $0.removeFirst() }
+        }
         logger.info("libmicrohttpd: \(text)")
     }
 
-    var lastMessage: String? { lastLibraryMessage.withLock { $0 } }
+    var lastMessage: String? {
+        recentLibraryMessages.withLock { $0.isEmpty ? nil : $0.joined(separator: " ") }
+    }
 
     /// The last line of defence: a handler error that escaped every middleware is still an answer.
     func respond(to request: Request) async -> Response {

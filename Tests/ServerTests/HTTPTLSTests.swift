@@ -1,0 +1,97 @@
+// HTTPTLSTests: HTTPS through libmicrohttpd/GnuTLS with a certificate made for the test, checked by a real client (curl).
+import Foundation
+import Testing
+
+@testable import dmfltd
+
+@Suite(.serialized)
+struct HTTPTLSTests {
+    /// Runs a tool to completion; its output and status.
+    static func run(_ tool: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
+        try await onThread {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: tool)
+            p.arguments = arguments
+            let pipe = Pipe()
+            p.standardOutput = pipe
+            p.standardError = pipe
+            try p.run()
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        }
+    }
+
+    static func makeCertificate(in dir: URL) async throws -> (cert: String, key: String) {
+        let cert = dir.appendingPathComponent("cert.pem").path
+        let key = dir.appendingPathComponent("key.pem").path
+        let made = try await run(
+            "/usr/bin/openssl",
+            [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+                "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", key,
+                "-out", cert,
+            ])
+        try #require(made.status == 0, "openssl (scripts/setup installs it) failed: \(made.output)")
+        return (cert, key)
+    }
+
+    @Test func servesHTTPSWithTheGivenCertificate() async throws {
+        #expect(cmhd_tls_available(), "Debian's libmicrohttpd is built with GnuTLS")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dmflt-tls-\(UUID())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (cert, key) = try await Self.makeCertificate(in: dir)
+
+        var r = Router()
+        r.get("/v1/host") { _ in try Response.json(["name": "tls-host"]) }
+        var config = HTTPServerConfiguration(listen: try ListenAddress(parsing: "127.0.0.1:0"), threadPoolSize: 2)
+        config.tls = try TLSCredentials(certificateFile: cert, keyFile: key)
+        let server = HTTPServer(configuration: config, application: HTTPApplication(router: r))
+        try server.start()
+        let port = server.port
+        let trusted = try await Self.run(
+            "/usr/bin/curl",
+            ["-sS", "--cacert", cert, "https://127.0.0.1:\(port)/v1/host", "https://127.0.0.1:\(port)/v1/host"])
+        let untrusted = try await Self.run("/usr/bin/curl", ["-sS", "https://127.0.0.1:\(port)/v1/host"])
+        let plain = try await Self.run("/usr/bin/curl", ["-sS", "http://127.0.0.1:\(port)/v1/host"])
+        await server.stop()
+        #expect(trusted.status == 0)
+        #expect(trusted.output == #"{"name":"tls-host"}{"name":"tls-host"}"#)
+        #expect(untrusted.status != 0, "a client that does not trust the certificate must refuse it")
+        #expect(
+            plain.status != 0 || !plain.output.contains("tls-host"), "plain HTTP must not be served on the TLS port")
+    }
+
+    @Test func refusesFilesThatAreNotPEM() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dmflt-tls-bad-\(UUID())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let junk = dir.appendingPathComponent("junk.pem").path
+        FileManager.default.createFile(atPath: junk, contents: Data("hello".utf8))
+        #expect { try TLSCredentials(certificateFile: junk, keyFile: junk) } throws: {
+            "\($0)".contains("junk.pem") && "\($0)".contains("not PEM")
+        }
+        #expect { try TLSCredentials(certificateFile: junk + ".nope", keyFile: junk) } throws: {
+            "\($0)".contains("cannot read")
+        }
+    }
+
+    @Test func aKeyThatDoesNotFitTheCertificateFailsAtStart() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dmflt-tls-mix-\(UUID())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let a = dir.appendingPathComponent("a")
+        let b = dir.appendingPathComponent("b")
+        try FileManager.default.createDirectory(at: a, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: b, withIntermediateDirectories: true)
+        let first = try await Self.makeCertificate(in: a)
+        let second = try await Self.makeCertificate(in: b)
+        var config = HTTPServerConfiguration(listen: try ListenAddress(parsing: "127.0.0.1:0"), threadPoolSize: 1)
+        config.tls = try TLSCredentials(certificateFile: first.cert, keyFile: second.key)
+        let server = HTTPServer(configuration: config, application: HTTPApplication(router: Router()))
+        #expect(throws: HTTPServerError.self) { try server.start() }
+    }
+}
+
+func cmhd_tls_available() -> Bool { HTTPServer.tlsSupported }
