@@ -90,7 +90,7 @@ def call(buf, path=CONTROL):
     finally:
         os.close(fd)
     fields = DM_IOCTL.unpack_from(buf, 0)
-    data_size, data_start, flags = fields[3], fields[4], fields[8]
+    data_size, data_start, flags = fields[3], fields[4], fields[7]
     reply = REPLY.unpack_from(buf, data_start)
     if reply[0] != DM_FILTER_MAGIC:
         raise RuntimeError("reply without DM_FILTER_MAGIC: not a filter-capable dm-mod")
