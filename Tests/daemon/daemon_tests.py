@@ -1,0 +1,546 @@
+#!/usr/bin/env python3
+"""The real dmfltd on the real kernel: REST attach, IO, counters, detach, restarts, kill -9, hostile input."""
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+import fcntl
+import http.client
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "Tests", "kernel"))
+import dmfilter as dmf  # noqa: E402
+
+BIN = os.path.join(ROOT, os.environ.get("SWIFT_SCRATCH", ".build"), "debug", "dmfltd")
+SCRATCH = tempfile.mkdtemp(prefix="dmflt-daemon-")
+PROBLEM = "application/problem+json"
+
+
+class Reply:
+    """An HTTP answer: status_code, headers (any case), text, json()."""
+
+    def __init__(self, status, headers, body):
+        self.status_code = status
+        self.headers = {k.lower(): v for k, v in headers}
+        self.text = body.decode("utf-8", "replace")
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+    def json(self):
+        return json.loads(self.text)
+
+
+HTTPError = (OSError, http.client.HTTPException)
+
+
+def http_request(url, method, path, data=None, headers=None, timeout=30):
+    """One request on a fresh connection (the standard library only: the guest has no extra packages)."""
+    host, port = url.rsplit("/", 1)[1].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    try:
+        body = data.encode() if isinstance(data, str) else data
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            r = conn.getresponse()
+        except (BrokenPipeError, ConnectionResetError):
+            # The server may answer (413) and close before taking the whole body: read what it said.
+            if conn.sock is None:
+                raise
+            r = http.client.HTTPResponse(conn.sock, method=method)
+            r.begin()
+        return Reply(r.status, r.getheaders(), r.read())
+    finally:
+        conn.close()
+
+
+def sh(cmd, check=True):
+    r = subprocess.run(cmd, shell=True, capture_output=True, text=True)
+    if check and r.returncode != 0:
+        raise AssertionError("%s failed (%d): %s" % (cmd, r.returncode, r.stderr.strip()))
+    return r
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def kernel_has(dev, type_name="stat"):
+    return any(a["dev"] == dev and a["type"] == type_name for a in dmf.list_attachments())
+
+
+def kernel_on(devs):
+    """(dev, type) pairs the kernel has on the given devices, with repeats kept (a duplicate would show)."""
+    return sorted((a["dev"], a["type"]) for a in dmf.list_attachments() if a["dev"] in devs)
+
+
+def eventually(what, predicate, seconds=40):
+    """Waits for something the daemon does on its own schedule (the reconciler runs every 10 s)."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.5)
+    raise AssertionError("never happened within %ds: %s" % (seconds, what))
+
+
+class Daemon:
+    """One dmfltd process on a free port with its own state directory; restartable."""
+
+    def __init__(self, state_dir, host_name="vm-test"):
+        self.state_dir = state_dir
+        self.host_name = host_name
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.proc = None
+        self.log_path = state_dir + ".log"
+
+    def start(self):
+        log = open(self.log_path, "a")
+        self.proc = subprocess.Popen(
+            [BIN, "serve", "--listen", "127.0.0.1:%d" % self.port, "--state-dir", self.state_dir,
+             "--host-name", self.host_name], stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("dmfltd exited with %d:\n%s" % (self.proc.returncode, self.log_tail()))
+            try:
+                if http_request(self.url, "GET", "/v1/health", timeout=2).status_code == 200:
+                    return self
+            except HTTPError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError("dmfltd did not answer /v1/health:\n" + self.log_tail())
+
+    def kill9(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+                raise AssertionError("dmfltd ignored SIGTERM for 30 s")
+            assert self.proc.returncode == 0, "dmfltd exited with %d after SIGTERM" % self.proc.returncode
+
+    def log_tail(self, n=30):
+        try:
+            with open(self.log_path) as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return "(no log)"
+
+    def req(self, method, path, body=None, raw=None, headers=None, timeout=30):
+        h = dict(headers or {})
+        data = raw
+        if body is not None:
+            data = json.dumps(body)
+            h.setdefault("Content-Type", "application/json")
+        return http_request(self.url, method, path, data, h, timeout)
+
+    def put(self, aid, device, filter_name="stat", options=None):
+        body = {"device": device, "filter": filter_name}
+        if options is not None:
+            body["options"] = options
+        return self.req("PUT", "/v1/hosts/local/attachments/" + aid, body)
+
+    def get(self, aid):
+        return self.req("GET", "/v1/hosts/local/attachments/" + aid)
+
+    def delete(self, aid):
+        return self.req("DELETE", "/v1/hosts/local/attachments/" + aid)
+
+    def items(self):
+        r = self.req("GET", "/v1/hosts/local/attachments")
+        assert r.status_code == 200, r.text
+        return r.json()["items"]
+
+
+class Scope:
+    """Undoes what a test set up (daemons, attachments, loop devices), last first, even when it fails."""
+
+    def __init__(self):
+        self.undo = []
+
+    def later(self, fn):
+        self.undo.append(fn)
+
+    def close(self):
+        while self.undo:
+            try:
+                self.undo.pop()()
+            except Exception:  # cleanup is best effort; the test already reported
+                pass
+
+    def loop(self, mib=32):
+        img = tempfile.mktemp(dir=SCRATCH, suffix=".img")
+        with open(img, "wb") as f:
+            f.truncate(mib << 20)
+        path = sh("losetup -f --show %s" % img).stdout.strip()
+        dev = dmf.dev_of(path)
+
+        def undo():
+            if kernel_has(dev):
+                dmf.detach(dev, "stat")
+            sh("losetup -d %s" % path, check=False)
+            os.unlink(img)
+        self.later(undo)
+        sh("udevadm settle", check=False)
+        return path, dev
+
+    def daemon(self):
+        d = Daemon(tempfile.mkdtemp(dir=SCRATCH, prefix="state-"))
+        self.later(d.kill9)
+        return d.start()
+
+
+def remove_loop_device(minor):
+    """Deletes the unbound loop device itself (LOOP_CTL_REMOVE); `losetup -d` only unbinds its file."""
+    fd = os.open("/dev/loop-control", os.O_RDWR)
+    try:
+        fcntl.ioctl(fd, 0x4C81, minor)
+    finally:
+        os.close(fd)
+
+
+def majmin(dev):
+    return "%d:%d" % (os.major(dev), os.minor(dev))
+
+
+def counters(d, aid):
+    r = d.get(aid)
+    assert r.status_code == 200, r.text
+    c = r.json()["status"].get("counters")
+    assert c is not None, "no counters in %s" % r.text
+    return c
+
+
+# ---------------------------------------------------------------- tests
+
+def test_host_says_the_filter_ioctl_is_there(s):
+    d = s.daemon()
+    host = d.req("GET", "/v1/host").json()
+    assert host["name"] == "vm-test" and host["filterIoctl"] is True, host
+    assert host["reason"] is None and "stat" in [t["name"] for t in host["filterTypes"]], host
+    assert host["kernelRelease"] == os.uname().release, host
+    hosts = d.req("GET", "/v1/hosts").json()["items"]
+    assert [(h["name"], h["self"], h["status"]) for h in hosts] == [("vm-test", True, "up")], hosts
+    filters = {f["name"]: f for f in d.req("GET", "/v1/filters").json()["items"]}
+    assert filters["stat"]["loaded"] is True and filters["stat"]["version"] == "1.0.0", filters
+
+
+def test_attach_io_counters_detach(s):
+    path, dev = s.loop()
+    d = s.daemon()
+    r = d.put("io", path)
+    assert r.status_code == 201, r.text
+    a = r.json()
+    assert a["status"]["phase"] == "attached" and a["status"]["attachedAt"], a
+    assert a["device"] == {"path": path, "dev": majmin(dev), "name": os.path.basename(path)}, a
+    assert r.header("Location") == "/v1/hosts/vm-test/attachments/io", r.headers
+    assert kernel_on([dev]) == [(dev, "stat")]
+    sh("dd if=/dev/urandom of=%s bs=4096 count=100 oflag=direct status=none" % path)
+    c = counters(d, "io")
+    assert c["writeBios"] == 100 and c["writeBytes"] == 409600, c
+    assert c["discardBios"] == 0 and c["skippedBios"] == 0, c
+    sh("dd if=%s of=/dev/null bs=4096 count=25 iflag=direct status=none" % path)
+    c = counters(d, "io")
+    assert c["readBios"] == 25 and c["readBytes"] == 102400 and c["writeBios"] == 100, c
+    r = d.req("POST", "/v1/hosts/local/attachments/io/messages", {"message": "reset"})
+    assert r.status_code == 200 and isinstance(r.json()["reply"], str), r.text
+    c = counters(d, "io")
+    assert c["writeBios"] == 0 and c["readBios"] == 0, c
+    devices = {x["path"]: x for x in d.req("GET", "/v1/hosts/local/devices").json()["items"]}
+    assert devices[path]["attachments"] == ["io"] and devices[path]["dev"] == majmin(dev), devices[path]
+    r = d.delete("io")
+    assert r.status_code == 204, r.text
+    assert not kernel_has(dev)
+    assert d.get("io").status_code == 404
+    assert d.items() == []
+
+
+def test_put_is_idempotent_and_a_different_spec_conflicts(s):
+    path, dev = s.loop()
+    other, _ = s.loop()
+    d = s.daemon()
+    first = d.put("same", path)
+    assert first.status_code == 201, first.text
+    again = d.put("same", majmin(dev))
+    assert again.status_code == 200 and again.json() == first.json(), (first.text, again.text)
+    r = d.put("same", other)
+    assert r.status_code == 409 and r.header("Content-Type") == PROBLEM, r.text
+    r = d.put("second-id", path)
+    assert r.status_code == 409 and r.json()["type"] == "urn:dmflt:problem:conflict", r.text
+    assert kernel_on([dev]) == [(dev, "stat")]
+    assert [i["id"] for i in d.items()] == ["same"]
+
+
+def test_concurrent_attaches_have_one_winner(s):
+    path, dev = s.loop()
+    d = s.daemon()
+    statuses = []
+    lock = threading.Lock()
+
+    def one(i):
+        r = d.put("racer-%d" % i, path)
+        with lock:
+            statuses.append(r.status_code)
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [201] + [409] * 7, statuses
+    assert kernel_on([dev]) == [(dev, "stat")]
+    assert len(d.items()) == 1
+
+
+def test_restart_keeps_attachments(s):
+    path, dev = s.loop()
+    d = s.daemon()
+    assert d.put("keep", path).status_code == 201
+    d.kill9()
+    assert kernel_has(dev), "kill -9 of the daemon must leave the kernel's attachment alone"
+    d.start()
+    a = d.get("keep").json()
+    assert a["status"]["phase"] == "attached", a
+    d.stop()
+    assert kernel_has(dev), "stopping the daemon must not detach anything"
+    d.start()
+    assert d.get("keep").json()["status"]["phase"] == "attached"
+    assert kernel_on([dev]) == [(dev, "stat")]
+    assert d.delete("keep").status_code == 204
+
+
+def test_restart_reattaches_what_was_removed_by_hand(s):
+    path, dev = s.loop()
+    d = s.daemon()
+    assert d.put("back", path).status_code == 201
+    d.stop()
+    dmf.detach(dev, "stat")
+    assert not kernel_has(dev)
+    d.start()
+    assert kernel_on([dev]) == [(dev, "stat")], "the restart's first reconcile must re-attach"
+    assert d.get("back").json()["status"]["phase"] == "attached"
+    # And while running: the periodic pass brings it back.
+    dmf.detach(dev, "stat")
+    eventually("the reconciler re-attaches", lambda: kernel_has(dev))
+    assert kernel_on([dev]) == [(dev, "stat")]
+
+
+def test_a_device_named_by_number_is_attached_when_it_appears(s):
+    minor = next(m for m in range(200, 256) if not os.path.exists("/sys/dev/block/7:%d" % m))
+    node = "/dev/loop%d" % minor
+    d = s.daemon()
+    r = d.put("later", "7:%d" % minor)
+    assert r.status_code == 201 and r.json()["status"]["phase"] == "waiting-device", r.text
+    img = tempfile.mktemp(dir=SCRATCH, suffix=".img")
+    with open(img, "wb") as f:
+        f.truncate(16 << 20)
+    if not os.path.exists(node):
+        sh("mknod %s b 7 %d" % (node, minor))
+    sh("losetup %s %s" % (node, img))
+    dev = os.makedev(7, minor)
+    s.later(lambda: sh("losetup -d %s" % node, check=False))
+    s.later(lambda: dmf.detach(dev, "stat") if kernel_has(dev) else None)
+    eventually("the waiting attachment attaches", lambda: kernel_has(dev))
+    eventually("its phase says attached", lambda: d.get("later").json()["status"]["phase"] == "attached")
+    sh("losetup -d %s" % node)
+    remove_loop_device(minor)
+    eventually("the kernel drops the filter of a vanished device", lambda: not kernel_has(dev), 20)
+    eventually("the phase goes back to waiting-device",
+               lambda: d.get("later").json()["status"]["phase"] == "waiting-device")
+
+
+def test_unmanaged_attachments_are_shown_and_left_alone(s):
+    path, dev = s.loop()
+    dmf.attach(dev, "stat")
+    d = s.daemon()
+    uid = "unmanaged-%d-%d-stat" % (os.major(dev), os.minor(dev))
+    items = {i["id"]: i for i in d.items()}
+    assert items[uid]["status"]["phase"] == "unmanaged", items
+    r = d.put("mine", path)
+    assert r.status_code == 409 and r.json()["type"] == "urn:dmflt:problem:already-attached", r.text
+    r = d.delete(uid)
+    assert r.status_code == 409 and r.json()["type"] == "urn:dmflt:problem:unmanaged", r.text
+    d.stop()
+    d.start()
+    assert kernel_on([dev]) == [(dev, "stat")]
+    assert uid in [i["id"] for i in d.items()]
+    dmf.detach(dev, "stat")
+
+
+def hostile_requests(path, chardev):
+    big = "x" * (2 << 20)
+    put = "/v1/hosts/local/attachments/h1"
+    ok = {"device": path, "filter": "stat"}
+    j = {"Content-Type": "application/json"}
+    return [
+        ("malformed json", "PUT", put, '{"device": ', j, 400),
+        ("empty body", "PUT", put, "", j, 400),
+        ("array body", "PUT", put, "[]", j, 400),
+        ("unknown field", "PUT", put, json.dumps(dict(ok, colour="red")), j, 400),
+        ("device not a string", "PUT", put, json.dumps({"device": 7, "filter": "stat"}), j, 400),
+        ("filter missing", "PUT", put, json.dumps({"device": path}), j, 400),
+        ("options not an object", "PUT", put, json.dumps(dict(ok, options=[1])), j, 400),
+        ("option of a wrong type", "PUT", put, json.dumps(dict(ok, options={"x": {"y": 1}})), j, 400),
+        ("unknown option", "PUT", put, json.dumps(dict(ok, options={"colour": "red"})), j, 400),
+        ("unknown filter", "PUT", put, json.dumps({"device": path, "filter": "nosuch"}), j, 400),
+        ("regular file", "PUT", put, json.dumps({"device": "/etc/passwd", "filter": "stat"}), j, 400),
+        ("character device", "PUT", put, json.dumps({"device": chardev, "filter": "stat"}), j, 400),
+        ("missing device", "PUT", put, json.dumps({"device": "/dev/nosuchdisk", "filter": "stat"}), j, 400),
+        ("path traversal", "PUT", put, json.dumps({"device": "/dev/../etc/passwd", "filter": "stat"}), j, 400),
+        ("huge device name", "PUT", put, json.dumps({"device": "a" * 5000, "filter": "stat"}), j, 400),
+        ("huge id", "PUT", "/v1/hosts/local/attachments/" + "a" * 300, json.dumps(ok), j, 400),
+        ("upper-case id", "PUT", "/v1/hosts/local/attachments/ABC", json.dumps(ok), j, 400),
+        ("reserved id", "PUT", "/v1/hosts/local/attachments/unmanaged-1-2-stat", json.dumps(ok), j, 400),
+        ("text/plain body", "PUT", put, json.dumps(ok), {"Content-Type": "text/plain"}, 415),
+        ("no content type", "PUT", put, json.dumps(ok), {}, 415),
+        ("body over 1 MiB", "PUT", put, big, j, 413),
+        ("other host", "PUT", "/v1/hosts/elsewhere/attachments/h1", json.dumps(ok), j, 404),
+        ("other host list", "GET", "/v1/hosts/elsewhere/attachments", None, {}, 404),
+        ("unknown route", "GET", "/v1/nothing", None, {}, 404),
+        ("delete unknown", "DELETE", "/v1/hosts/local/attachments/nosuch", None, {}, 404),
+        ("message unknown", "POST", "/v1/hosts/local/attachments/nosuch/messages",
+         json.dumps({"message": "reset"}), j, 404),
+        ("empty message", "POST", "/v1/hosts/local/attachments/keep/messages", json.dumps({"message": ""}), j, 400),
+        ("message not a string", "POST", "/v1/hosts/local/attachments/keep/messages",
+         json.dumps({"message": 5}), j, 400),
+        ("method not allowed", "PATCH", "/v1/hosts/local/attachments/keep", json.dumps(ok), j, 405),
+        ("post with id", "POST", "/v1/hosts/local/attachments", json.dumps(dict(ok, id="x")), j, 400),
+    ]
+
+
+def test_hostile_input_is_refused_and_changes_nothing(s):
+    path, dev = s.loop()
+    kept, kept_dev = s.loop()
+    d = s.daemon()
+    assert d.put("keep", kept).status_code == 201
+    before_items = d.items()
+    before_kernel = kernel_on([dev, kept_dev])
+    bad = []
+    for name, method, p, body, headers, want in hostile_requests(path, "/dev/null"):
+        r = d.req(method, p, raw=body, headers=headers)
+        problem = {}
+        if r.header("Content-Type") == PROBLEM:
+            problem = r.json()
+        if (r.status_code != want or r.header("Content-Type") != PROBLEM
+                or not problem.get("type", "").startswith("urn:dmflt:problem:")
+                or problem.get("status") != want or not problem.get("detail")):
+            bad.append("%s: got %d %s %s" % (name, r.status_code, r.header("Content-Type"), r.text[:200]))
+    assert not bad, "\n".join(bad)
+    assert d.items() == before_items
+    assert kernel_on([dev, kept_dev]) == before_kernel
+    assert d.proc.poll() is None, "the daemon died"
+
+
+def test_kill9_during_100_attach_detach_cycles_converges(s):
+    loops = [s.loop() for _ in range(3)]
+    d = s.daemon()
+    rng = random.Random(int(os.environ.get("DMFLT_SEED", "4")))
+    # Per device: the state its last answered request left ("attached"/"absent"), or None when
+    # the last request was cut off by the kill (then either outcome is correct).
+    expected = {dev: "absent" for _, dev in loops}
+    kills = 0
+    for cycle in range(100):
+        path, dev = rng.choice(loops)
+        aid = "cyc-%d" % os.minor(dev)
+        attach = rng.random() < 0.5
+        outcome = {}
+
+        def send():
+            try:
+                r = d.put(aid, path) if attach else d.delete(aid)
+                outcome["status"] = r.status_code
+                outcome["body"] = r.text
+            except HTTPError as e:
+                outcome["error"] = str(e)
+        t = threading.Thread(target=send)
+        t.start()
+        kill = rng.random() < 0.6
+        if kill:
+            time.sleep(rng.uniform(0, 0.06))
+            d.kill9()
+            kills += 1
+        t.join()
+        if "status" in outcome:
+            st = outcome["status"]
+            if attach:
+                assert st in (200, 201), "cycle %d: PUT answered %d %s" % (cycle, st, outcome["body"])
+                expected[dev] = "attached"
+            else:
+                assert st in (204, 404), "cycle %d: DELETE answered %d %s" % (cycle, st, outcome["body"])
+                expected[dev] = "absent"
+        else:
+            expected[dev] = None
+        if kill:
+            d.start()
+    d.stop()
+    d.start()
+    devs = [dev for _, dev in loops]
+    items = [i for i in d.items() if i["id"].startswith("cyc-")]
+    assert not [i for i in d.items() if i["status"]["phase"] == "unmanaged"], d.items()
+    by_dev = {}
+    for i in items:
+        dv = os.makedev(*map(int, i["device"]["dev"].split(":")))
+        assert dv not in by_dev, "two attachments for one device: %s" % items
+        by_dev[dv] = i
+        assert i["status"]["phase"] == "attached", i
+    kernel = kernel_on(devs)
+    assert len(kernel) == len(set(kernel)), kernel
+    for dev in devs:
+        in_kernel = (dev, "stat") in kernel
+        assert in_kernel == (dev in by_dev), "device %s: kernel %s, daemon %s" % (majmin(dev), in_kernel, by_dev.get(dev))
+        if expected[dev] is not None:
+            assert in_kernel == (expected[dev] == "attached"), \
+                "device %s: last answered request said %s, kernel says %s" % (majmin(dev), expected[dev], in_kernel)
+    print("    %d cycles, %d kills, final: %s" % (100, kills, {majmin(k): v for k, v in expected.items()}))
+
+
+def main():
+    tests = [(n, f) for n, f in globals().items() if n.startswith("test_") and callable(f)]
+    only = sys.argv[1:]
+    if only:
+        tests = [(n, f) for n, f in tests if any(o in n for o in only)]
+    passed = failed = 0
+    if not os.access(BIN, os.X_OK):
+        print("FAIL no daemon binary at %s" % BIN)
+        print("daemon: 0 passed, 1 failed")
+        return 1
+    for name, fn in tests:
+        s = Scope()
+        start = time.time()
+        try:
+            fn(s)
+        except Exception:
+            failed += 1
+            print("FAIL %s (%.1fs)" % (name, time.time() - start))
+            print("    " + traceback.format_exc().strip().replace("\n", "\n    "))
+        else:
+            passed += 1
+            print("ok   %s (%.1fs)" % (name, time.time() - start))
+        finally:
+            s.close()
+        sys.stdout.flush()
+    sh("rm -rf %s" % SCRATCH, check=False)
+    print("daemon: %d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
