@@ -147,7 +147,7 @@ static int dmf_attach_locked(struct block_device *bdev, dev_t dev, const char *t
 	r = -EEXIST;
 	if (dmf_attachment_find(dev, type_name))
 		goto bad_type;
-	r = -ENODEV;
+	r = -EBUSY;	/* being deleted */
 	if (dmf_bdev_dead(bdev))
 		goto bad_type;
 	r = dmf_hook_enable();

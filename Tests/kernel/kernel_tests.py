@@ -383,14 +383,16 @@ def test_null_blk_removal_drops_filter(s):
 def test_fio_verify_under_attach_detach_churn(s):
     loop = s.loop(64)
     dev = dmf.dev_of(loop)
-    cycles, failures = [0], []
+    cycles, seen, failures = [0], [0], []
     stop = threading.Event()
 
     def churn():
-        while not stop.is_set() and cycles[0] < 200:
+        # fio's size and runtime bound the run; the churn lasts as long as fio does
+        while not stop.is_set():
             try:
                 dmf.attach(dev, "stat")
-                dmf.status(dev, "stat")
+                c = dmf.status(dev, "stat")["counters"]
+                seen[0] += c["write_bios"] + c["read_bios"]
                 dmf.detach(dev, "stat")
                 cycles[0] += 1
             except Exception as e:  # reported after fio
@@ -399,7 +401,7 @@ def test_fio_verify_under_attach_detach_churn(s):
 
     t = threading.Thread(target=churn)
     fio = subprocess.Popen(
-        "fio --name=verify --filename=%s --rw=randwrite --bs=4k --size=24M --direct=1"
+        "fio --name=verify --filename=%s --rw=randwrite --bs=4k --size=32M --direct=1"
         " --ioengine=libaio --iodepth=16 --verify=crc32c --do_verify=1 --verify_fatal=1"
         " --runtime=60 --time_based=0 --output-format=terse" % loop,
         shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -410,8 +412,50 @@ def test_fio_verify_under_attach_detach_churn(s):
     assert not failures, failures
     assert fio.returncode == 0, out[-2000:]
     assert cycles[0] >= 1, "no attach/detach happened during fio"
+    assert seen[0] > 0, "the filter never saw fio's bios"
     assert not attached(dev)
-    print("    fio verify passed with %d attach/detach cycles" % cycles[0])
+    print("    fio verify passed with %d attach/detach cycles; the filter saw %d of its bios" % (
+        cycles[0], seen[0]))
+
+
+def reload_dm_mod(stock=False):
+    """Swaps dm-mod under the suite; needs no dm device and no attachment left."""
+    for mod in ("dm_flt_stat", "dm_mod"):
+        if os.path.isdir("/sys/module/" + mod):
+            r = sh("rmmod " + mod, check=False)
+            assert r.returncode == 0, "cannot unload %s (dm devices or attachments left?): %s" % (
+                mod, r.stderr.strip())
+    if stock:
+        sh("modprobe dm_mod")
+    else:
+        sh("insmod %s/dm-mod.ko" % MODULES)
+        sh("insmod %s/dm-flt-stat.ko" % MODULES)
+
+
+def test_stock_dm_mod_answers_enotty(s):
+    s.later(reload_dm_mod)
+    reload_dm_mod(stock=True)
+    expect_errno(errno.ENOTTY, dmf.list_types)
+    sh("dmsetup version")  # the stock dm-mod itself works
+
+
+def test_second_hook_owner_is_ebusy(s):
+    loop = s.loop()
+    dev = dmf.dev_of(loop)
+    s.later(lambda: sh("rmmod dmflt_hook_holder", check=False))
+    # a fresh dm-mod has not hooked yet: the holder takes the hook first
+    sh("rmmod dm_flt_stat && rmmod dm_mod")
+    sh("insmod %s/dmflt-hook-holder.ko" % MODULES)
+    s.later(reload_dm_mod)
+    sh("insmod %s/dm-mod.ko && insmod %s/dm-flt-stat.ko" % (MODULES, MODULES))
+    expect_errno(errno.EBUSY, dmf.attach, dev, "stat")
+    assert "another IPMODIFY ftrace user" in sh("dmesg").stdout
+    assert not attached(dev)
+    sh("rmmod dmflt_hook_holder")
+    dmf.attach(dev, "stat")
+    s.later(lambda: dmf.detach(dev, "stat"))
+    dd_direct(loop, 3)
+    assert dmf.status(dev, "stat")["counters"]["write_bios"] == 3
 
 
 def test_dmesg_clean(s):
