@@ -1,2 +1,2 @@
 // dmfltd entry point: hands over to the command line at once (no top-level state lives here).
-DmfltdCommand.main()
+await DmfltdCommand.parseAndRun()

@@ -472,7 +472,7 @@ def test_kill9_during_100_attach_detach_cycles_converges(s):
                 outcome["error"] = str(e)
         t = threading.Thread(target=send)
         t.start()
-        kill = rng.random() < 0.6
+        kill = rng.random() < 0.3
         if kill:
             time.sleep(rng.uniform(0, 0.06))
             d.kill9()

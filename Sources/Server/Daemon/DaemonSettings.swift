@@ -1,0 +1,82 @@
+// DaemonSettings: `dmfltd serve`'s options after every check, so the daemon starts only with a coherent setup.
+import Foundation
+
+struct DaemonSettings: Sendable {
+    struct Invalid: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    var listen: ListenAddress
+    var stateDir: String
+    var hostName: String
+    var tokens: TokenStore?
+    /// NAME=URL as given; the peers issue gives them meaning.
+    var peers: [(name: String, url: String)]
+    var tls: TLSCredentials?
+
+    init(
+        listen: String, stateDir: String, hostName: String, tokenFile: String?, peers: [String], tlsCert: String?,
+        tlsKey: String?, insecure: Bool
+    ) throws {
+        do {
+            self.listen = try ListenAddress(parsing: listen)
+        } catch {
+            throw Invalid(description: "--listen: \(error)")
+        }
+        guard !stateDir.isEmpty else { throw Invalid(description: "--state-dir must not be empty") }
+        self.stateDir = stateDir
+        try Self.checkHostName(hostName)
+        self.hostName = hostName
+        if let tokenFile {
+            do {
+                tokens = try TokenStore(contentsOf: tokenFile)
+            } catch {
+                throw Invalid(description: "--token-file: \(error)")
+            }
+        }
+        if tokens == nil && !self.listen.isLoopback && !insecure {
+            throw Invalid(
+                description:
+                    "refusing to listen on \(self.listen) without --token-file: anyone who can connect could attach and detach filters; give a token file or --insecure"
+            )
+        }
+        self.peers = try peers.map { text in
+            guard let eq = text.firstIndex(of: "="), eq != text.startIndex, text.index(after: eq) != text.endIndex
+            else {
+                throw Invalid(description: "--peer '\(text)' is not NAME=URL")
+            }
+            return (String(text[..<eq]), String(text[text.index(after: eq)...]))
+        }
+        switch (tlsCert, tlsKey) {
+        case (nil, nil): tls = nil
+        case (let cert?, let key?):
+            do {
+                tls = try TLSCredentials(certificateFile: cert, keyFile: key)
+            } catch {
+                throw Invalid(description: "TLS: \(error)")
+            }
+        default: throw Invalid(description: "--tls-cert and --tls-key go together")
+        }
+    }
+
+    /// A DNS-like name; `local` is reserved for "the host that answers".
+    static func checkHostName(_ name: String) throws {
+        let ok =
+            !name.isEmpty && name.utf8.count <= 253 && name.first != "-" && name.first != "."
+            && name.unicodeScalars.allSatisfy {
+                $0.isASCII && (CharacterSet.alphanumerics.contains($0) || $0 == "-" || $0 == "." || $0 == "_")
+            }
+        guard ok else {
+            throw Invalid(description: "--host-name '\(name)' must be 1 to 253 of letters, digits, '.', '_' and '-'")
+        }
+        guard name != "local" else {
+            throw Invalid(description: "--host-name 'local' is reserved (it means this host)")
+        }
+    }
+
+    static func systemHostName() -> String {
+        var names = utsname()
+        guard uname(&names) == 0 else { return "localhost" }
+        return withUnsafeBytes(of: &names.nodename) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    }
+}

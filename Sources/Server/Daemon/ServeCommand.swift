@@ -1,0 +1,52 @@
+// ServeCommand: `dmfltd serve`: its options, their checks, then the daemon until SIGTERM/SIGINT.
+import ArgumentParser
+import Foundation
+import Logging
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the REST API and keep the kernel's filters as the state directory wants them.")
+
+    @Option(help: "Address and port to listen on: A.B.C.D:PORT or [IPv6]:PORT.")
+    var listen = "127.0.0.1:7450"
+
+    @Option(help: "Directory for the desired-state database (created with mode 0700).")
+    var stateDir = "/var/lib/dmflt"
+
+    @Option(help: "This host's name in the API (default: uname -n).")
+    var hostName: String?
+
+    @Option(help: "File of 'ROLE TOKEN' lines (role reader or operator); without it every caller is an operator.")
+    var tokenFile: String?
+
+    @Option(name: .customLong("peer"), help: "A peer as NAME=URL (repeatable).")
+    var peers: [String] = []
+
+    @Option(help: "PEM certificate for HTTPS (with --tls-key).")
+    var tlsCert: String?
+
+    @Option(help: "PEM private key for HTTPS (with --tls-cert).")
+    var tlsKey: String?
+
+    @Flag(help: "Allow a non-loopback address without a token file (anyone who can connect may attach and detach).")
+    var insecure = false
+
+    func run() async throws {
+        let settings: DaemonSettings
+        do {
+            settings = try DaemonSettings(
+                listen: listen, stateDir: stateDir, hostName: hostName ?? DaemonSettings.systemHostName(),
+                tokenFile: tokenFile, peers: peers, tlsCert: tlsCert, tlsKey: tlsKey, insecure: insecure)
+        } catch let error as DaemonSettings.Invalid {
+            throw ValidationError(error.description)
+        }
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        do {
+            try await Daemon(settings: settings).run()
+        } catch {
+            FileHandle.standardError.write(Data("dmfltd: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+    }
+}
