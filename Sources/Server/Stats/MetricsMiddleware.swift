@@ -1,0 +1,42 @@
+// MetricsMiddleware: counts every HTTP request and times it, labelled by method, route template and status.
+import Foundation
+import Prometheus
+
+/// Labels stay bounded: the route is the router's template (never the raw path), an unknown
+/// path is "unmatched", and a method outside the usual set is "other".
+struct MetricsMiddleware: Middleware {
+    let registry: PrometheusCollectorRegistry
+
+    static let durationBuckets: [Double] = [
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+    ]
+    private static let methods: Set<String> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+    func handle(_ request: Request, next: Handler) async throws -> Response {
+        let start = ContinuousClock.now
+        do {
+            let response = try await next(request)
+            record(request, status: response.status, since: start)
+            return response
+        } catch let problem as Problem {
+            record(request, status: problem.status, since: start)
+            throw problem
+        } catch {
+            record(request, status: 500, since: start)
+            throw error
+        }
+    }
+
+    private func record(_ request: Request, status: Int, since start: ContinuousClock.Instant) {
+        let method = Self.methods.contains(request.method) ? request.method : "other"
+        let route = request.route ?? "unmatched"
+        registry.makeCounter(
+            descriptor: MetricNames.httpRequests,
+            labels: [("method", method), ("route", route), ("code", String(status))]
+        ).increment()
+        registry.makeValueHistogram(
+            descriptor: MetricNames.httpDuration, labels: [("method", method), ("route", route)],
+            buckets: Self.durationBuckets
+        ).record((ContinuousClock.now - start).seconds)
+    }
+}

@@ -1,0 +1,41 @@
+// StatsSampler: takes one attachment's reading (one STATUS IOCTL, plus dm-stats when asked) and remembers the latest.
+import Engine
+import Foundation
+import Synchronization
+
+/// Every reading of the statistics side goes through here, so the latest one per attachment is
+/// known to whoever can reuse it (a scrape within a second of a stream's tick costs no IOCTL).
+final class StatsSampler: Sendable {
+    let control: any FilterControl
+    let latency: (any LatencySource)?
+    private let latest = Mutex<[String: StatsSample]>([:])
+    private let clock = ContinuousClock()
+
+    init(control: any FilterControl, latency: (any LatencySource)?) {
+        self.control = control
+        self.latency = latency
+    }
+
+    func sample(_ target: StatsTarget) throws(FilterControlError) -> StatsSample {
+        let status = try control.status(device: target.device.dev, filter: target.filter)
+        let reading = target.wantsLatency ? latency?.read(target) : nil
+        let s = StatsSample(
+            target: target, time: Date(), instant: clock.now, attachedAt: status.attachment.attachedAt,
+            counters: status.counters, statusText: status.text, latency: reading)
+        latest.withLock { $0[target.id] = s }
+        return s
+    }
+
+    /// The latest reading if it is at most `maxAge` old.
+    func recent(_ id: String, maxAge: Duration) -> StatsSample? {
+        let now = clock.now
+        return latest.withLock { $0[id] }.flatMap { now - $0.instant <= maxAge ? $0 : nil }
+    }
+
+    func latestSample(_ id: String) -> StatsSample? { latest.withLock { $0[id] } }
+
+    func forget(_ id: String) {
+        latest.withLock { $0[id] = nil }
+        latency?.release(attachment: id)
+    }
+}
