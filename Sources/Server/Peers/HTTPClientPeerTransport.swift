@@ -1,0 +1,127 @@
+// HTTPClientPeerTransport: PeerTransport on async-http-client (pooled keep-alive, streamed bodies, --peer-ca trust).
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+
+/// async-http-client rather than URLSession: on Linux URLSession (libcurl) cannot be given a private CA
+/// (only the system store), so `--peer-ca` would be impossible; AHC takes trust roots per client.
+final class HTTPClientPeerTransport: PeerTransport {
+    private let client: HTTPClient
+    /// A peer answer larger than this is refused rather than held in memory.
+    static let maxCollectedBytes = 64 << 20
+
+    init(caFile: String?, connectTimeoutSeconds: Double) {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let caFile { tls.trustRoots = .file(caFile) }
+        var config = HTTPClient.Configuration(
+            tlsConfiguration: tls, redirectConfiguration: .disallow,
+            timeout: .init(connect: .milliseconds(Int64(connectTimeoutSeconds * 1000))))
+        config.decompression = .disabled
+        // Bodies are passed through as the peer sent them; HTTP/1.1 matches what libmicrohttpd speaks.
+        config.httpVersion = .http1Only
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+    }
+
+    func shutdown() async { try? await client.shutdown() }
+
+    func send(_ call: PeerCall, timeoutSeconds: Double, streamUnsized: Bool) async throws(PeerCallFailure) -> PeerAnswer
+    {
+        var request = HTTPClientRequest(url: call.url)
+        request.method = HTTPMethod(rawValue: call.method)
+        for (name, value) in call.headers { request.headers.add(name: name, value: value) }
+        if !call.body.isEmpty { request.body = .bytes(ByteBuffer(bytes: call.body)) }
+        let started = ContinuousClock.now
+        let budget = Duration.milliseconds(Int64(timeoutSeconds * 1000))
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, timeout: .milliseconds(Int64(timeoutSeconds * 1000)))
+        } catch {
+            throw Self.failure(error)
+        }
+        var headers = HTTPHeaders()
+        for h in response.headers { headers.add(h.name, h.value) }
+        let status = Int(response.status.code)
+        if streamUnsized && response.headers.first(name: "content-length") == nil {
+            return PeerAnswer(status: status, headers: headers, body: .stream(PeerBodyStream(response.body)))
+        }
+        let left = budget - (ContinuousClock.now - started)
+        let bytes = try await Self.collect(response.body, within: left)
+        return PeerAnswer(status: status, headers: headers, body: .bytes(bytes))
+    }
+
+    private static func collect(_ body: HTTPClientResponse.Body, within budget: Duration) async throws(PeerCallFailure)
+        -> [UInt8]
+    {
+        do {
+            return try await withThrowingTaskGroup(of: [UInt8]?.self) { group in
+                group.addTask {
+                    let buffer = try await body.collect(upTo: maxCollectedBytes)
+                    return Array(buffer.readableBytesView)
+                }
+                group.addTask {
+                    try await Task.sleep(for: max(budget, .zero))
+                    return nil
+                }
+                defer { group.cancelAll() }
+                guard let first = try await group.next(), let bytes = first else { throw PeerCallFailure.timedOut }
+                return bytes
+            }
+        } catch let f as PeerCallFailure {
+            throw f
+        } catch {
+            throw failure(error)
+        }
+    }
+
+    static func failure(_ error: any Error) -> PeerCallFailure {
+        if let e = error as? HTTPClientError {
+            switch e {
+            case .deadlineExceeded, .connectTimeout, .readTimeout, .getConnectionFromPoolTimeout, .tlsHandshakeTimeout:
+                return .timedOut
+            default: return .unreachable(describe(e))
+            }
+        }
+        if error is CancellationError { return .timedOut }
+        return .unreachable(describe(error))
+    }
+
+    /// NIO's errors print type names; a person wants the cause (connection refused, certificate rejected).
+    private static func describe(_ error: any Error) -> String {
+        let text = String(describing: error)
+        if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused" }
+        if text.contains("handshakeFailed") || text.contains("certificate") || text.contains("CERTIFICATE") {
+            return "TLS handshake failed (certificate not trusted; see --peer-ca): \(text)"
+        }
+        if text.contains("remoteConnectionClosed") { return "the peer closed the connection" }
+        return text
+    }
+}
+
+/// The peer's chunked body as a ResponseStream: a reader task moves chunks as they arrive.
+final class PeerBodyStream: ResponseStream, @unchecked Sendable {
+    private let chunks: AsyncStream<[UInt8]>
+    /// Touched only by `next()`, which the HTTP layer calls one at a time (see StreamDelivery).
+    private var iterator: AsyncStream<[UInt8]>.Iterator
+    private let reader: Task<Void, Never>
+
+    init(_ body: HTTPClientResponse.Body) {
+        let (stream, continuation) = AsyncStream<[UInt8]>.makeStream()
+        chunks = stream
+        iterator = stream.makeAsyncIterator()
+        reader = Task {
+            do {
+                for try await buffer in body { continuation.yield(Array(buffer.readableBytesView)) }
+            } catch {}
+            continuation.finish()
+        }
+        let reader = self.reader
+        // The client went away: stop reading, which cancels the request to the peer.
+        continuation.onTermination = { _ in reader.cancel() }
+    }
+
+    func next() async -> [UInt8]? { await iterator.next() }
+
+    func cancel() { reader.cancel() }
+}

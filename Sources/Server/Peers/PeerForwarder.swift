@@ -1,0 +1,55 @@
+// PeerForwarder: middleware that sends /v1/hosts/{peer}/... to that peer's /v1/hosts/local/... and returns its answer.
+import Foundation
+
+/// Sits after authentication (it needs `request.role`, and the entering host refuses a reader's
+/// mutation before anything crosses the network). Requests for this host pass on to the router.
+struct PeerForwarder: Middleware {
+    let directory: PeerDirectory
+    let transport: any PeerTransport
+    let clusterToken: String?
+    let timeoutSeconds: Double
+
+    func handle(_ request: Request, next: Handler) async throws -> Response {
+        guard let (host, rest) = Self.target(of: request.path), !directory.isSelf(host) else {
+            return try await next(request)
+        }
+        if request.headers[PeerHeaders.hop] != nil { throw Problem.peerLoop(host) }
+        guard let peer = directory.peer(named: host) else {
+            throw Problem.unknownHost(host, selfName: directory.selfName)
+        }
+        let call = PeerCall(
+            method: request.method,
+            url: peer.url + Self.encodedPath(["v1", "hosts", "local"] + rest) + Self.encodedQuery(request.query),
+            headers: PeerHeaders.outgoing(for: request, clusterToken: clusterToken, via: directory.selfName),
+            body: request.body)
+        let answer: PeerAnswer
+        do {
+            answer = try await transport.send(call, timeoutSeconds: timeoutSeconds, streamUnsized: true)
+        } catch {
+            throw error.problem(host: host, timeoutSeconds: timeoutSeconds)
+        }
+        return Response(status: answer.status, headers: PeerHeaders.returned(answer.headers), body: answer.body)
+    }
+
+    /// ("b", ["devices"]) for "/v1/hosts/b/devices"; nil for paths that name no host or only the host itself.
+    static func target(of path: String) -> (String, [String])? {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        guard parts.count >= 4, parts[0] == "v1", parts[1] == "hosts" else { return nil }
+        return (parts[2], Array(parts[3...]))
+    }
+
+    /// `request.path` is decoded; each segment is encoded again so a '/' or '?' inside one stays inside it.
+    static func encodedPath(_ segments: [String]) -> String {
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove(charactersIn: "/;?#%")
+        return segments.map { "/" + ($0.addingPercentEncoding(withAllowedCharacters: allowed) ?? $0) }.joined()
+    }
+
+    static func encodedQuery(_ query: [(name: String, value: String)]) -> String {
+        guard !query.isEmpty else { return "" }
+        var allowed = CharacterSet.urlQueryAllowed
+        allowed.remove(charactersIn: "&=+#%;")
+        func e(_ s: String) -> String { s.addingPercentEncoding(withAllowedCharacters: allowed) ?? s }
+        return "?" + query.map { "\(e($0.name))=\(e($0.value))" }.joined(separator: "&")
+    }
+}
