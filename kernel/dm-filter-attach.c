@@ -51,25 +51,41 @@ struct dmf_attachment *dmf_attachment_find(dev_t dev, const char *type_name)
 }
 
 /* Called with dm_filter_lock held. */
+static void dmf_device_update_atomic(struct dmf_device *d)
+{
+	struct dmf_attachment *a;
+	bool atomic = true;
+
+	list_for_each_entry(a, &d->chain, device_entry)
+		atomic &= !!(a->filter.type->features & DM_FILTER_TYPE_ATOMIC);
+	WRITE_ONCE(d->atomic, atomic);
+}
+
+/* Called with dm_filter_lock held. */
 static void dmf_attachment_destroy(struct dmf_attachment *a)
 {
 	struct dmf_device *d = a->device;
 	struct dm_filter_type *type = a->filter.type;
 
+	bool last;
+
 	list_del_rcu(&a->device_entry);
 	list_del(&a->all_entry);
-	if (list_empty(&d->chain))
+	last = list_empty(&d->chain);
+	if (last)
 		dmf_device_unpublish(d);
-	else
-		d = NULL;
 
+	/* chains entered before now, in the hook (RCU) or redirected (SRCU), are done */
 	dmf_drain();
+	synchronize_rcu();
 	type->detach(&a->filter);
 	type->attachments--;
 	put_device(&a->filter.bdev->bd_device);
 	kfree(a);
-	if (d)
-		kfree_rcu(d, rcu);
+	if (last)
+		kfree(d);
+	else
+		dmf_device_update_atomic(d);	/* safe only now that no chain holds a */
 	dmf_type_put(type);
 	module_put(THIS_MODULE);
 }
@@ -165,6 +181,7 @@ static int dmf_attach_locked(struct block_device *bdev, dev_t dev, const char *t
 			goto bad_attachment;
 		d->bdev = bdev;
 		INIT_LIST_HEAD(&d->chain);
+		d->atomic = true;
 		new_device = true;
 	}
 
@@ -186,6 +203,11 @@ static int dmf_attach_locked(struct block_device *bdev, dev_t dev, const char *t
 		goto bad_device;
 	}
 
+	if (!(type->features & DM_FILTER_TYPE_ATOMIC) && d->atomic) {
+		/* no hook may still run this chain in atomic context once a sleeper joins */
+		WRITE_ONCE(d->atomic, false);
+		synchronize_rcu();
+	}
 	__module_get(THIS_MODULE);
 	type->attachments++;
 	list_add_tail(&a->all_entry, &dmf_attachments);

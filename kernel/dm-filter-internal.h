@@ -28,7 +28,7 @@ struct dmf_device {
 	struct hlist_node hash_entry;
 	struct block_device *bdev;	/* kept alive by a reference on bdev->bd_device */
 	struct list_head chain;		/* attachments, attach order */
-	struct rcu_head rcu;
+	bool atomic;			/* every filter in chain is DM_FILTER_TYPE_ATOMIC */
 };
 
 extern struct list_head dmf_attachments;
@@ -51,6 +51,7 @@ struct dmf_device *dmf_device_lookup(struct block_device *bdev);
 void dmf_device_publish(struct dmf_device *d);
 void dmf_device_unpublish(struct dmf_device *d);
 void dmf_drain(void);
+enum dm_filter_verdict dmf_run_chain(struct dmf_device *d, struct bio *bio);
 int dmf_hook_enable(void);
 void dmf_hook_exit(void);
 

@@ -3,10 +3,12 @@
  * dm-filter-interposer.c - routes bios of filtered block devices through their filter chain (ftrace on submit_bio_noacct).
  *
  * Linux 6.1 has no blk_interposer, so the entry of submit_bio_noacct() is hooked with
- * an IPMODIFY ftrace handler. The handler only looks a bio's bdev up in an RCU hash and,
- * when it has filters, sends the call to dmf_filter_submit() instead; that runs the chain
- * and re-calls submit_bio_noacct() from dm_filter_submit_bio(), whose call site the
- * handler recognises, so the bio goes on to the device. Bios submitted while
+ * an IPMODIFY ftrace handler. The handler looks a bio's bdev up in an RCU hash. When all
+ * of the device's filters are atomic it runs the chain right there and lets the call go
+ * on (or, for a skipped bio, return at once). Otherwise it sends the call to
+ * dmf_filter_submit(), which runs the chain where it may sleep and re-calls
+ * submit_bio_noacct() from dm_filter_submit_bio(), whose call site the handler
+ * recognises, so the bio goes on to the device. Bios submitted while
  * current->bio_list is set (a stacked driver such as dm remapping, or blk-mq splitting a
  * bio already seen) are not filtered: a filter sees what is submitted to its device from
  * above, once.
@@ -76,20 +78,16 @@ noinline notrace void dm_filter_submit_bio(struct bio *bio)
 }
 EXPORT_SYMBOL_GPL(dm_filter_submit_bio);
 
-static enum dm_filter_verdict dmf_run_chain(struct bio *bio)
+/* Called under RCU (in the hook) or dmf_srcu (redirected). */
+enum dm_filter_verdict dmf_run_chain(struct dmf_device *d, struct bio *bio)
 {
-	struct dmf_device *d = dmf_device_lookup(bio->bi_bdev);
 	struct dmf_attachment *a, *before;
 
-	if (!d)
-		return DM_FILTER_PASS;	/* detached since the handler looked */
-
-	list_for_each_entry_srcu(a, &d->chain, device_entry, srcu_read_lock_held(&dmf_srcu)) {
+	list_for_each_entry_rcu(a, &d->chain, device_entry, true) {
 		if (a->filter.type->submit_bio(&a->filter, bio) == DM_FILTER_PASS)
 			continue;
 		/* the bio is no longer ours to touch: tell the filters that passed it */
-		list_for_each_entry_srcu(before, &d->chain, device_entry,
-					 srcu_read_lock_held(&dmf_srcu)) {
+		list_for_each_entry_rcu(before, &d->chain, device_entry, true) {
 			if (before == a)
 				break;
 			if (before->filter.type->bio_skipped)
@@ -100,21 +98,28 @@ static enum dm_filter_verdict dmf_run_chain(struct bio *bio)
 	return DM_FILTER_PASS;
 }
 
-/* Runs instead of submit_bio_noacct() for bios of filtered devices. */
+/* Runs instead of submit_bio_noacct() for bios of devices with a filter that may sleep. */
 static void notrace dmf_filter_submit(struct bio *bio)
 {
 	int idx = srcu_read_lock(&dmf_srcu);
+	struct dmf_device *d = dmf_device_lookup(bio->bi_bdev);
 
-	if (dmf_run_chain(bio) == DM_FILTER_PASS)
+	/* d is gone if the last filter was detached since the hook looked */
+	if (!d || dmf_run_chain(d, bio) == DM_FILTER_PASS)
 		dm_filter_submit_bio(bio);
 	srcu_read_unlock(&dmf_srcu, idx);
+}
+
+/* Runs instead of submit_bio_noacct() for a bio an atomic filter skipped in the hook. */
+static void notrace dmf_bio_taken(struct bio *bio)
+{
 }
 
 static void notrace dmf_ftrace_handler(unsigned long ip, unsigned long parent_ip,
 				       struct ftrace_ops *ops, struct ftrace_regs *fregs)
 {
+	struct dmf_device *d;
 	struct bio *bio;
-	bool filtered;
 
 	if (!READ_ONCE(dmf_nr_devices) || current->bio_list)
 		return;
@@ -123,10 +128,14 @@ static void notrace dmf_ftrace_handler(unsigned long ip, unsigned long parent_ip
 
 	bio = (struct bio *)ftrace_get_regs(fregs)->di;
 	rcu_read_lock();
-	filtered = dmf_device_lookup(bio->bi_bdev);
-	rcu_read_unlock();
-	if (filtered)
+	d = dmf_device_lookup(bio->bi_bdev);
+	if (!d)
+		;
+	else if (!READ_ONCE(d->atomic))
 		ftrace_instruction_pointer_set(fregs, (unsigned long)dmf_filter_submit);
+	else if (dmf_run_chain(d, bio) == DM_FILTER_SKIP)
+		ftrace_instruction_pointer_set(fregs, (unsigned long)dmf_bio_taken);
+	rcu_read_unlock();
 }
 
 static struct ftrace_ops dmf_ftrace_ops = {

@@ -26,6 +26,12 @@ struct dm_filter {
 };
 
 /*
+ * ->submit_bio never sleeps: it may run inside the bio hook itself, with preemption
+ * disabled, which saves a redirect per bio when every filter of a device has it.
+ */
+#define DM_FILTER_TYPE_ATOMIC	(1U << 0)
+
+/*
  * The ops table of a filter type. ->submit_bio runs in the submitter's context for every
  * bio of the device before the device sees it; it may sleep only if the bio lacks
  * REQ_NOWAIT. A filter that resubmits a bio it skipped does so with dm_filter_submit_bio()
@@ -36,6 +42,7 @@ struct dm_filter_type {
 	const char *name;
 	struct module *module;
 	unsigned int version[3];
+	unsigned int features;	/* DM_FILTER_TYPE_* */
 
 	int (*attach)(struct dm_filter *f, unsigned int argc, char **argv);
 	void (*detach)(struct dm_filter *f);

@@ -160,6 +160,7 @@ static struct dm_filter_type stat_filter_type = {
 	.name = "stat",
 	.module = THIS_MODULE,
 	.version = {1, 0, 0},
+	.features = DM_FILTER_TYPE_ATOMIC,
 	.attach = stat_attach,
 	.detach = stat_detach,
 	.submit_bio = stat_submit_bio,
