@@ -96,6 +96,16 @@ final class GatedLines: ResponseStream {
         await peer.stop()
     }
 
+    @Test func noContentStaysWithoutABody() async throws {
+        let peer = try server { _ in Response(status: 204) }
+        let (a, transport) = try forwarder(to: "http://127.0.0.1:\(peer.port)")
+        let r = try await a(Request(method: "DELETE", path: "/v1/hosts/b/attachments/x"))
+        #expect(r.status == 204)
+        #expect(r.bodyBytes == [])
+        await transport.shutdown()
+        await peer.stop()
+    }
+
     @Test func refusedConnectionIs502() async throws {
         // Bind and close, so the port is known to have no listener.
         let probe = try server { _ in Response(status: 200) }

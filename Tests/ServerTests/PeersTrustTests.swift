@@ -96,3 +96,43 @@ final class RoleBox: @unchecked Sendable {
     func set(_ r: Role?) { lock.withLock { role = r } }
     func get() -> Role? { lock.withLock { role } }
 }
+
+/// PeerTrust in front of the real BearerAuthentication, as the daemon chains them.
+@Suite struct PeersTrustWithBearerAuthTests {
+    static let cluster = "cluster-secret-0123456789"
+    static let readerToken = "reader-token-0123456789"
+
+    func app() throws -> Handler {
+        var router = Router()
+        router.get("/v1/hosts/{host}/attachments") { r in
+            Response(status: 200, body: .bytes(Array((r.role?.rawValue ?? "-").utf8)))
+        }
+        router.post("/v1/hosts/{host}/attachments") { _ in Response(status: 201) }
+        let tokens = try TokenStore(parsing: "reader \(Self.readerToken)\n")
+        return HTTPApplication(
+            router: router,
+            middlewares: [
+                ErrorMapping(), PeerTrust(authenticator: PeerAuthenticator(clusterToken: Self.cluster)),
+                BearerAuthentication(tokens: tokens),
+            ]
+        ).handler
+    }
+
+    func request(_ method: String, token: String, role: String?) -> Request {
+        var h = HTTPHeaders([("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")])
+        if let role { h.set("X-Dmflt-Role", role) }
+        return Request(method: method, path: "/v1/hosts/local/attachments", headers: h, body: Array("{}".utf8))
+    }
+
+    @Test func clusterCallsGetTheForwardedRoleAndNothingMore() async throws {
+        let app = try app()
+        let read = try await app(request("GET", token: Self.cluster, role: "reader"))
+        #expect(read.status == 200 && read.bodyBytes == Array("reader".utf8))
+        #expect(try await app(request("POST", token: Self.cluster, role: "reader")).status == 403)
+        #expect(try await app(request("POST", token: Self.cluster, role: "operator")).status == 201)
+        // A user's reader token claiming operator stays a reader.
+        #expect(try await app(request("POST", token: Self.readerToken, role: "operator")).status == 403)
+        // An unknown token is refused whatever role it claims.
+        #expect(try await app(request("GET", token: "guess-0123456789abcdef", role: "operator")).status == 401)
+    }
+}

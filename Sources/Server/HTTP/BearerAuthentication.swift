@@ -27,6 +27,13 @@ public struct BearerAuthentication: Middleware {
         do {
             if openPaths.contains(request.path) {
                 who = "open-path"
+            } else if let role = request.role {
+                // Set only by PeerTrust (which runs just before and clears any other): another host of
+                // the cluster, acting for a caller with this role; the role rule below still applies.
+                who = "peer-\(role.rawValue)"
+                if mutating && role < .operator {
+                    throw Problem.forbidden("The reader role may only read; \(request.method) needs an operator token.")
+                }
             } else if let tokens {
                 guard let presented = Self.bearerToken(request.headers["Authorization"]) else {
                     throw Problem.unauthorized("This request needs 'Authorization: Bearer <token>'.")

@@ -43,7 +43,9 @@ final class HTTPClientPeerTransport: PeerTransport {
         var headers = HTTPHeaders()
         for h in response.headers { headers.add(h.name, h.value) }
         let status = Int(response.status.code)
-        if streamUnsized && response.headers.first(name: "content-length") == nil {
+        // 204, 304 and HEAD answers have no body whatever their headers say; only a real unsized body streams.
+        let bodiless = status == 204 || status == 304 || call.method == "HEAD"
+        if streamUnsized && !bodiless && response.headers.first(name: "content-length") == nil {
             return PeerAnswer(status: status, headers: headers, body: .stream(PeerBodyStream(response.body)))
         }
         let left = budget - (ContinuousClock.now - started)
