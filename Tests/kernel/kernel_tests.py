@@ -418,6 +418,45 @@ def test_fio_verify_under_attach_detach_churn(s):
         cycles[0], seen[0]))
 
 
+def test_type(s):
+    sh("insmod %s/dmflt-test-filter.ko" % MODULES)
+    s.later(lambda: sh("rmmod dmflt_test_filter", check=False))
+
+
+def test_sleeping_filter_runs_redirected(s):
+    test_type(s)
+    loop = s.loop()
+    dev = s.attach(loop, "stat")
+    s.attach(loop, "test-sleep")  # the chain may sleep now: bios take the SRCU redirect
+    udev_paused(s)
+    dd_direct(loop, 20)
+    assert dmf.status(dev, "stat")["counters"]["write_bios"] == 20
+    assert dmf.status(dev, "test-sleep")["text"].startswith("seen=20 ")
+    assert dmf.status(dev, "test-sleep")["counters"] is None, "test-sleep keeps no counters"
+    sh("fio --name=v --filename=%s --rw=randwrite --bs=4k --size=4M --direct=1 --ioengine=libaio"
+       " --iodepth=8 --verify=crc32c --verify_fatal=1 --output=/dev/null" % loop)
+    dmf.detach(dev, "test-sleep")
+    s.undo.pop()
+    before = dmf.status(dev, "stat")["counters"]["write_bios"]
+    dd_direct(loop, 5)  # back to the in-hook path
+    assert dmf.status(dev, "stat")["counters"]["write_bios"] == before + 5
+
+
+def test_skipped_bio_fails_and_is_counted(s):
+    test_type(s)
+    loop = s.loop()
+    dev = s.attach(loop, "stat")
+    s.attach(loop, "test-sleep", "skip-writes")
+    r = sh("dd if=/dev/urandom of=%s bs=4096 count=1 oflag=direct status=none" % loop, check=False)
+    assert r.returncode != 0 and "Input/output error" in r.stderr, (r.returncode, r.stderr)
+    c = dmf.status(dev, "stat")["counters"]
+    assert c["write_bios"] == 1 and c["skipped_bios"] == 1, c
+    assert dmf.status(dev, "test-sleep")["text"].endswith("skipped=1")
+    with open(loop, "rb") as f:
+        assert f.read(4096) == bytes(4096), "a skipped write reached the device"
+    expect_errno(errno.EINVAL, dmf.attach, dmf.dev_of(s.loop()), "test-sleep", "bogus")
+
+
 def reload_dm_mod(stock=False):
     """Swaps dm-mod under the suite; needs no dm device and no attachment left."""
     for mod in ("dm_flt_stat", "dm_mod"):
