@@ -110,7 +110,7 @@ import Testing
             return
         }
         let first = String(decoding: await s1.next() ?? [], as: UTF8.self)
-        #expect(first.hasPrefix("retry: 3000\n\nid: 1\nevent: stats\ndata: {"))
+        #expect(first.hasPrefix("retry: 3000\nid: 1\nevent: stats\ndata: {"))
         s1.cancel()
         s2.cancel()
         #expect(service.streams.hubCount == 0)

@@ -27,7 +27,7 @@ import Testing
         let w = watcher(.sse)
         w.offer(tick(41))
         let text = String(decoding: await w.next() ?? [], as: UTF8.self)
-        #expect(text == "retry: 3000\n\nid: 41\nevent: stats\ndata: {\"n\":41}\n\n")
+        #expect(text == "retry: 3000\nid: 41\nevent: stats\ndata: {\"n\":41}\n\n")
         w.offer(tick(42))
         #expect(String(decoding: await w.next() ?? [], as: UTF8.self) == "id: 42\nevent: stats\ndata: {\"n\":42}\n\n")
     }
@@ -56,7 +56,7 @@ import Testing
         async let chunk = w.next()
         try? await Task.sleep(for: .milliseconds(50))
         w.offer(.heartbeat)
-        #expect(String(decoding: await chunk ?? [], as: UTF8.self) == "retry: 3000\n\n: heartbeat\n\n")
+        #expect(String(decoding: await chunk ?? [], as: UTF8.self) == "retry: 3000\n: heartbeat\n\n")
     }
 
     @Test func cancelWakesAPendingReaderWithTheEnd() async {

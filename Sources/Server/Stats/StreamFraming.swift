@@ -21,8 +21,9 @@ struct StreamFraming: Sendable {
     /// How long an SSE client should wait before reconnecting.
     static let retryMilliseconds = 3000
 
-    /// Sent once, before the first event: SSE's reconnection hint.
-    var prelude: [UInt8] { format == .sse ? Array("retry: \(Self.retryMilliseconds)\n\n".utf8) : [] }
+    /// Sent once, as the first line of the first event's block: SSE's reconnection hint (in a
+    /// block of its own, without data, some clients would never report it).
+    var prelude: [UInt8] { format == .sse ? Array("retry: \(Self.retryMilliseconds)\n".utf8) : [] }
 
     /// One tick. `json` is an object; when ticks were lost, `"dropped": N` goes in as its first member.
     func event(sequence: UInt64, json: [UInt8], dropped: Int) -> [UInt8] {
