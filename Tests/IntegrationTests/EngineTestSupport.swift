@@ -97,7 +97,8 @@ struct EngineLinearDevice {
     }
 
     func remove() {
-        _ = try? EngineVM.run("dmsetup", "remove", "--noudevsync", name)
+        // --retry: udev workers briefly open new dm devices (blkid), which makes remove EBUSY.
+        _ = try? EngineVM.run("dmsetup", "remove", "--noudevsync", "--retry", name)
         loop.remove()
     }
 }

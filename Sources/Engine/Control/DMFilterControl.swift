@@ -10,6 +10,7 @@ import Foundation
 /// failure, so a daemon started before dm-mod was loaded works once it is.
 public final class DMFilterControl: FilterControl {
     private let transport: any DMControlTransport
+    private let initialBufferSize: Int
     /// Room for ~300 attachment records before the first buffer-full retry.
     static let initialBufferSize = 16 * 1024
     /// A kernel asking for more than this is answering something else.
@@ -19,8 +20,11 @@ public final class DMFilterControl: FilterControl {
         self.init(transport: ControlDevice(path: controlPath))
     }
 
-    init(transport: any DMControlTransport) {
+    /// `initialBufferSize` below a reply's size makes every call take the buffer-full path; tests
+    /// use that to check the retry against the real kernel.
+    init(transport: any DMControlTransport, initialBufferSize: Int = DMFilterControl.initialBufferSize) {
         self.transport = transport
+        self.initialBufferSize = initialBufferSize
     }
 
     public func listTypes() throws(FilterControlError) -> [KernelFilterType] {
@@ -66,7 +70,7 @@ public final class DMFilterControl: FilterControl {
 
     /// Issues `request`, retrying on EINTR and growing the buffer while the kernel reports it full.
     func perform(_ request: FilterRequest) throws(FilterControlError) -> FilterReply {
-        var capacity = Self.initialBufferSize
+        var capacity = initialBufferSize
         let command = UInt(cdmf_ioctl_dev_filter())
         while true {
             var buffer: FilterIoctlBuffer
