@@ -8,6 +8,11 @@ public struct ValidatedOptions: Sendable, Equatable {
     public var kernelText: String
     /// Every option with its value, defaults included.
     public var values: [String: OptionValue]
+
+    public init(kernelText: String, values: [String: OptionValue]) {
+        self.kernelText = kernelText
+        self.values = values
+    }
 }
 
 /// One row of the merged catalog: a type the engine knows, the kernel has loaded, or both.

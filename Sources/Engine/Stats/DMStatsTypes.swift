@@ -70,9 +70,19 @@ public struct LatencyHistogram: Sendable, Equatable, Codable {
         /// nil for the last bin, which has no upper bound.
         public var upperNs: UInt64?
         public var count: UInt64
+
+        public init(lowerNs: UInt64, upperNs: UInt64?, count: UInt64) {
+            self.lowerNs = lowerNs
+            self.upperNs = upperNs
+            self.count = count
+        }
     }
 
     public var bins: [Bin]
+
+    public init(bins: [Bin]) {
+        self.bins = bins
+    }
 
     static let empty = LatencyHistogram(bins: [])
 
@@ -93,6 +103,12 @@ public struct DMStatsSample: Sendable, Equatable, Codable {
     public var region: DMStatsRegion
     public var counters: DMStatsCounters
     public var histogram: LatencyHistogram
+
+    public init(region: DMStatsRegion, counters: DMStatsCounters, histogram: LatencyHistogram) {
+        self.region = region
+        self.counters = counters
+        self.histogram = histogram
+    }
 }
 
 /// A failed dm-stats call: what was attempted, on which device, and libdevmapper's own words.
