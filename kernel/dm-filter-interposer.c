@@ -129,11 +129,9 @@ static void notrace dmf_ftrace_handler(unsigned long ip, unsigned long parent_ip
 	bio = (struct bio *)ftrace_get_regs(fregs)->di;
 	rcu_read_lock();
 	d = dmf_device_lookup(bio->bi_bdev);
-	if (!d)
-		;
-	else if (!READ_ONCE(d->atomic))
+	if (d && !READ_ONCE(d->atomic))
 		ftrace_instruction_pointer_set(fregs, (unsigned long)dmf_filter_submit);
-	else if (dmf_run_chain(d, bio) == DM_FILTER_SKIP)
+	else if (d && dmf_run_chain(d, bio) == DM_FILTER_SKIP)
 		ftrace_instruction_pointer_set(fregs, (unsigned long)dmf_bio_taken);
 	rcu_read_unlock();
 }
