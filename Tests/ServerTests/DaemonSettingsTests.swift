@@ -10,7 +10,8 @@ import Testing
         tlsCert: String? = nil, tlsKey: String? = nil, insecure: Bool = false
     ) throws -> DaemonSettings {
         try DaemonSettings(
-            listen: listen, stateDir: "/tmp/x", hostName: hostName, tokenFile: tokenFile, peers: peers, tlsCert: tlsCert,
+            listen: listen, stateDir: "/tmp/x", hostName: hostName, tokenFile: tokenFile, peers: peers,
+            tlsCert: tlsCert,
             tlsKey: tlsKey, insecure: insecure)
     }
 
@@ -21,7 +22,8 @@ import Testing
     ) -> String? {
         do {
             _ = try settings(
-                listen: listen, hostName: hostName, tokenFile: tokenFile, peers: peers, tlsCert: tlsCert, insecure: insecure)
+                listen: listen, hostName: hostName, tokenFile: tokenFile, peers: peers, tlsCert: tlsCert,
+                insecure: insecure)
             return nil
         } catch {
             return "\(error)"
@@ -57,8 +59,9 @@ import Testing
         #expect(refusal(hostName: "")?.contains("--host-name") == true)
         #expect(refusal(hostName: "a b")?.contains("--host-name") == true)
         #expect(refusal(peers: ["nourl"])?.contains("--peer") == true)
+        #expect(refusal(hostName: "node1", peers: ["node1=http://10.0.0.1:7450"])?.contains("own name") == true)
         #expect(refusal(tlsCert: "/tmp/c.pem")?.contains("go together") == true)
-        #expect(try settings(peers: ["b=http://10.0.0.2:7450"]).peers.map(\.name) == ["b"])
+        #expect(try settings(peers: ["b=http://10.0.0.2:7450"]).peers.seeds.map(\.name) == ["b"])
     }
 
     @Test func theStateDirectoryIsPrivateAndHasOneDaemon() throws {

@@ -18,16 +18,20 @@ final class AttachmentService: Sendable {
     let catalog: any FilterCatalogView
     private let locks = DeviceLocks()
     private let now: @Sendable () -> Date
+    /// Told the id of every attachment that is gone for good (statistics end its streams).
+    private let detached: @Sendable (String) -> Void
 
     init(
         store: AttachmentStore, control: any FilterControl, devices: any DeviceDirectory,
-        catalog: any FilterCatalogView, now: @escaping @Sendable () -> Date = { Date() }
+        catalog: any FilterCatalogView, now: @escaping @Sendable () -> Date = { Date() },
+        detached: @escaping @Sendable (String) -> Void = { _ in }
     ) {
         self.store = store
         self.control = control
         self.devices = devices
         self.catalog = catalog
         self.now = now
+        self.detached = detached
     }
 
     // MARK: resolving a request
@@ -139,6 +143,7 @@ final class AttachmentService: Sendable {
                 throw Problem.from(error)
             }
             try storeCall { try store.delete(id: id) }
+            detached(id)
         }
     }
 
@@ -181,16 +186,24 @@ final class AttachmentService: Sendable {
 
     // MARK: reconcile
 
-    /// One pass over every device with desired rows.
-    func reconcileAll() async {
-        guard let rows = try? store.rows() else { return }
+    /// One pass over every device with desired rows; returns how many actions failed.
+    @discardableResult
+    func reconcileAll() async -> Int {
+        guard let rows = try? store.rows() else { return 1 }
+        var errors = 0
         for dev in Set(rows.map(\.dev)).sorted() {
-            try? await locks.with(dev) { () throws(Problem) in try reconcileLocked(dev: dev) }
+            do {
+                errors += try await locks.with(dev) { () throws(Problem) -> Int in try reconcileLocked(dev: dev) }
+            } catch {
+                errors += 1
+            }
         }
+        return errors
     }
 
     /// Brings one device's rows and the kernel together; the caller holds the device's lock.
-    private func reconcileLocked(dev: DeviceNumber) throws(Problem) {
+    @discardableResult
+    private func reconcileLocked(dev: DeviceNumber) throws(Problem) -> Int {
         let rows = try storeCall { try store.rows(on: dev) }
         let present = devices.device(dev)
         if let present {
@@ -201,13 +214,16 @@ final class AttachmentService: Sendable {
         let kernel = kernelView()
         let actions = ReconcilePlan.actions(
             rows: rows, kernel: kernel, presentDevices: present == nil ? [] : [dev])
-        for action in actions { try apply(action, rows: rows) }
+        var refused = 0
+        for action in actions where !(try apply(action, rows: rows)) { refused += 1 }
+        return refused
     }
 
-    private func apply(_ action: ReconcileAction, rows: [AttachmentRow]) throws(Problem) {
+    /// false when the kernel refused.
+    private func apply(_ action: ReconcileAction, rows: [AttachmentRow]) throws(Problem) -> Bool {
         switch action {
         case .attach(let id):
-            guard let row = rows.first(where: { $0.id == id }) else { return }
+            guard let row = rows.first(where: { $0.id == id }) else { return true }
             switch kernelCall({ () throws(FilterControlError) in
                 try control.attach(device: row.dev, filter: row.filter, options: row.kernelOptions)
             }) {
@@ -220,6 +236,7 @@ final class AttachmentService: Sendable {
                 try storeCall { try store.setStatus(id: id, phase: .waitingDevice, error: nil, attachedAt: nil) }
             case .failure(let error):
                 try storeCall { try store.setStatus(id: id, phase: .failed, error: error.description, attachedAt: nil) }
+                return false
             }
         case .markAttached(let id, let at):
             try storeCall { try store.setStatus(id: id, phase: .attached, error: nil, attachedAt: at) }
@@ -227,18 +244,22 @@ final class AttachmentService: Sendable {
             try storeCall { try store.setStatus(id: id, phase: .waitingDevice, error: nil, attachedAt: nil) }
         case .markFailed(let id, let reason):
             try storeCall { try store.setStatus(id: id, phase: .failed, error: reason, attachedAt: nil) }
+            return false
         case .finishDetach(let id):
-            guard let row = rows.first(where: { $0.id == id }) else { return }
+            guard let row = rows.first(where: { $0.id == id }) else { return true }
             if let error = detachFailure(row) {
                 try storeCall {
                     try store.setStatus(id: id, phase: .detaching, error: error.description, attachedAt: row.attachedAt)
                 }
-                return
+                return false
             }
             try storeCall { try store.delete(id: id) }
+            detached(id)
         case .forget(let id):
             try storeCall { try store.delete(id: id) }
+            detached(id)
         }
+        return true
     }
 
     /// Detaches; nil when nothing is attached afterwards (including "was not attached").

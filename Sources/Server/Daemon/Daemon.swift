@@ -1,7 +1,8 @@
-// Daemon: puts the pieces together (state, kernel, inventory, API, HTTP server) and runs until a signal.
+// Daemon: puts the pieces together (state, kernel, inventory, API, stats, peers, HTTP server) and runs until a signal.
 import Engine
 import Foundation
 import Logging
+import Prometheus
 
 struct Daemon {
     let settings: DaemonSettings
@@ -12,10 +13,18 @@ struct Daemon {
         let lock = try StateDirectory.lockExclusively(settings.stateDir)
         defer { close(lock) }
         let store = try AttachmentStore(directory: settings.stateDir)
-        let control = DMFilterControl()
+        // One counted control for the whole daemon, so /metrics sees every IOCTL.
+        let registry = PrometheusCollectorRegistry()
+        let control = CountingFilterControl(DMFilterControl(), registry: registry)
+        let stats = StatsServiceBox()
         let service = AttachmentService(
             store: store, control: control, devices: InventoryDeviceDirectory(inventory: DeviceInventory()),
-            catalog: EngineFilterCatalog(catalog: .standard))
+            catalog: EngineFilterCatalog(catalog: .standard),
+            detached: { id in stats.value?.attachmentDetached(id: id) })
+        stats.value = StatsService(
+            control: control, directory: AttachmentServiceDirectory(service: service, hostName: settings.hostName),
+            hostName: settings.hostName, registry: registry)
+        guard let statsService = stats.value else { return }
         let probe = KernelHostProbe(control: control)
         let facts = probe.probe()
         if facts.filterIoctl {
@@ -24,27 +33,56 @@ struct Daemon {
             logger.warning("no filter IOCTL on this kernel: \(facts.reason ?? "unknown"); serving anyway")
         }
         // Converge before the first request so a restart answers with the kernel's real state.
-        await service.reconcileAll()
+        statsService.reconcileRan(errors: await service.reconcileAll())
 
-        var router = Router()
         let scheme = settings.tls == nil ? "http" : "https"
-        DaemonAPI(
-            hostName: settings.hostName, version: DaemonVersion.string, url: "\(scheme)://\(settings.listen)",
-            service: service, probe: probe
-        ).register(into: &router)
+        let url = "\(scheme)://\(settings.listen)"
+        let api = DaemonAPI(
+            hostName: settings.hostName, version: DaemonVersion.string, url: url, service: service, probe: probe)
+        let cluster = try PeerCluster(
+            configuration: settings.peers, selfName: settings.hostName, selfURL: url, stateDirectory: settings.stateDir,
+            version: DaemonVersion.string, probe: probe)
+        var local = Router()
+        api.register(into: &local)
+        statsService.register(on: &local)
+        // The cluster's routes go first: the router takes the first match and GET /v1/hosts is theirs.
+        var router = Router()
+        cluster.register(into: &router, localRoutes: local)
+        api.register(into: &router)
+        statsService.register(on: &router)
         let app = HTTPApplication(
             router: router,
-            middlewares: [RequestLogging(), ErrorMapping(), BearerAuthentication(tokens: settings.tokens)])
+            middlewares: [
+                RequestLogging(), statsService.middleware, ErrorMapping(), cluster.trust,
+                BearerAuthentication(tokens: settings.tokens), cluster.forwarder,
+            ])
         let server = HTTPServer(
             configuration: HTTPServerConfiguration(listen: settings.listen, tls: settings.tls), application: app)
         try server.start()
         logger.info(
             "dmfltd \(DaemonVersion.string) serving \(settings.hostName) on \(scheme)://\(settings.listen.host):\(server.port), state in \(settings.stateDir)"
         )
-        let reconciler = Task { await Reconciler(service: service).run() }
+        let health = cluster.startHealthChecks()
+        let reconciler = Task {
+            await Reconciler(service: service, passed: { statsService.reconcileRan(errors: $0) }).run()
+        }
         await server.waitForShutdownSignal()
         reconciler.cancel()
+        health.cancel()
+        await statsService.shutdown()
         await server.stop()
         _ = await reconciler.value
+        await cluster.shutdown()
+    }
+}
+
+/// The statistics service, set once after the attachment service it observes exists.
+private final class StatsServiceBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: StatsService?
+
+    var value: StatsService? {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
     }
 }

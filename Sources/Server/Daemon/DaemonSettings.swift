@@ -10,13 +10,12 @@ struct DaemonSettings: Sendable {
     var stateDir: String
     var hostName: String
     var tokens: TokenStore?
-    /// NAME=URL as given; the peers issue gives them meaning.
-    var peers: [(name: String, url: String)]
+    var peers: PeerConfiguration
     var tls: TLSCredentials?
 
     init(
         listen: String, stateDir: String, hostName: String, tokenFile: String?, peers: [String], tlsCert: String?,
-        tlsKey: String?, insecure: Bool
+        tlsKey: String?, insecure: Bool, peerTokenFile: String? = nil, peerCA: String? = nil, peerTimeout: Double? = nil
     ) throws {
         do {
             self.listen = try ListenAddress(parsing: listen)
@@ -40,12 +39,11 @@ struct DaemonSettings: Sendable {
                     "refusing to listen on \(self.listen) without --token-file: anyone who can connect could attach and detach filters; give a token file or --insecure"
             )
         }
-        self.peers = try peers.map { text in
-            guard let eq = text.firstIndex(of: "="), eq != text.startIndex, text.index(after: eq) != text.endIndex
-            else {
-                throw Invalid(description: "--peer '\(text)' is not NAME=URL")
-            }
-            return (String(text[..<eq]), String(text[text.index(after: eq)...]))
+        do {
+            self.peers = try PeerConfiguration.parse(
+                peers: peers, tokenFile: peerTokenFile, caFile: peerCA, timeoutSeconds: peerTimeout, selfName: hostName)
+        } catch {
+            throw Invalid(description: error.description)
         }
         switch (tlsCert, tlsKey) {
         case (nil, nil): tls = nil

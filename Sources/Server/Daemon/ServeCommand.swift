@@ -23,6 +23,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("peer"), help: "A peer as NAME=URL (repeatable).")
     var peers: [String] = []
 
+    @Option(help: "File whose first line is the secret token the cluster's hosts present to each other.")
+    var peerTokenFile: String?
+
+    @Option(help: "PEM file of the CA that signs the peers' certificates (default: the system's trust store).")
+    var peerCa: String?
+
+    @Option(help: "Seconds a peer gets to answer a listing or a health check (default 2).")
+    var peerTimeout: Double?
+
     @Option(help: "PEM certificate for HTTPS (with --tls-key).")
     var tlsCert: String?
 
@@ -37,7 +46,8 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             settings = try DaemonSettings(
                 listen: listen, stateDir: stateDir, hostName: hostName ?? DaemonSettings.systemHostName(),
-                tokenFile: tokenFile, peers: peers, tlsCert: tlsCert, tlsKey: tlsKey, insecure: insecure)
+                tokenFile: tokenFile, peers: peers, tlsCert: tlsCert, tlsKey: tlsKey, insecure: insecure,
+                peerTokenFile: peerTokenFile, peerCA: peerCa, peerTimeout: peerTimeout)
         } catch let error as DaemonSettings.Invalid {
             throw ValidationError(error.description)
         }
