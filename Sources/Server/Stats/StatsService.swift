@@ -124,7 +124,7 @@ final class StatsService: Sendable {
 
     /// One pass at scrape time: the attachment list, then each attached filter's counters (a
     /// stream's reading when it is fresh enough, else one STATUS).
-    func renderMetrics(openMetrics: Bool) async -> [UInt8] {
+    func renderMetrics(openMetrics: Bool, reuseWithin freshness: Duration = StatsService.freshness) async -> [UInt8] {
         let targets = await directory.all()
         let available: Bool
         do {
@@ -136,7 +136,7 @@ final class StatsService: Sendable {
         var samples: [String: StatsSample] = [:]
         if available {
             for t in targets where t.isSampleable {
-                samples[t.id] = sampler.recent(t.id, maxAge: Self.freshness) ?? (try? sampler.sample(t))
+                samples[t.id] = sampler.recent(t.id, maxAge: freshness) ?? (try? sampler.sample(t))
             }
         }
         exporter.update(targets: targets, samples: samples, ioctlAvailable: available)
