@@ -153,3 +153,19 @@ struct HTTPRoutingTests {
         }
     }
 }
+
+struct HTTPHeaderNameTests {
+    @Test func headerNamesMatchIgnoringASCIICaseOnly() {
+        #expect(HTTPHeaders.sameName("Content-Length", "content-length"))
+        #expect(HTTPHeaders.sameName("X-A_B", "x-a_b"))
+        #expect(!HTTPHeaders.sameName("Content-Length", "Content-Lengt"))
+        #expect(!HTTPHeaders.sameName("Accept", "Accept-Encoding"))
+        // '@' (0x40) and '`' (0x60) differ by the case bit but are not letters.
+        #expect(!HTTPHeaders.sameName("a@", "a`"))
+        #expect(!HTTPHeaders.sameName("[", "{"))
+        var h = HTTPHeaders([("authorization", "Bearer x")])
+        #expect(h["Authorization"] == "Bearer x")
+        h.set("AUTHORIZATION", "Bearer y")
+        #expect(h.fields.count == 1 && h["authorization"] == "Bearer y")
+    }
+}

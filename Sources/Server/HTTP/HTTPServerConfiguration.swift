@@ -13,6 +13,7 @@ public struct HTTPServerConfiguration: Sendable {
     /// An idle connection is closed after this many seconds (libmicrohttpd's default is never).
     public var connectionTimeoutSeconds: Int
     /// Per-connection memory pool: bounds request line + headers (libmicrohttpd answers 414/431 beyond).
+    /// libmicrohttpd zeroes it for every request, so bigger costs throughput; 32 KiB is its default.
     public var connectionMemoryLimit: Int
     /// A request body beyond this is refused with 413 problem+json.
     public var maxBodyBytes: Int
@@ -23,7 +24,7 @@ public struct HTTPServerConfiguration: Sendable {
     public init(
         listen: ListenAddress, threadPoolSize: Int = ProcessInfo.processInfo.activeProcessorCount,
         connectionLimit: Int = 1024, perIPConnectionLimit: Int = 512, connectionTimeoutSeconds: Int = 60,
-        connectionMemoryLimit: Int = 64 * 1024, maxBodyBytes: Int = 1 << 20, shutdownGraceSeconds: Double = 10,
+        connectionMemoryLimit: Int = 32 * 1024, maxBodyBytes: Int = 1 << 20, shutdownGraceSeconds: Double = 10,
         tls: TLSCredentials? = nil
     ) {
         self.listen = listen

@@ -146,8 +146,7 @@ enum MicroHTTPDCallbacks {
         defer { MHD_destroy_response(made) }
         for (name, value) in response.headers {
             // libmicrohttpd owns framing; a handler's Content-Length could only contradict it.
-            if name.caseInsensitiveCompare("Content-Length") == .orderedSame
-                || name.caseInsensitiveCompare("Transfer-Encoding") == .orderedSame
+            if HTTPHeaders.sameName(name, "Content-Length") || HTTPHeaders.sameName(name, "Transfer-Encoding")
             {
                 continue
             }

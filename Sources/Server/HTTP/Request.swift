@@ -12,12 +12,32 @@ public struct HTTPHeaders: Sendable, Equatable, Sequence {
     public mutating func add(_ name: String, _ value: String) { fields.append((name, value)) }
 
     public mutating func set(_ name: String, _ value: String) {
-        fields.removeAll { $0.name.caseInsensitiveCompare(name) == .orderedSame }
+        fields.removeAll { HTTPHeaders.sameName($0.name, name) }
         fields.append((name, value))
     }
 
     public subscript(_ name: String) -> String? {
-        fields.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+        fields.first { HTTPHeaders.sameName($0.name, name) }?.value
+    }
+
+    /// Field names are ASCII tokens: an ASCII case fold is exact, and far cheaper than Foundation's
+    /// locale-aware comparison on every header lookup of every request.
+    static func sameName(_ a: String, _ b: String) -> Bool {
+        var x = a.utf8.makeIterator()
+        var y = b.utf8.makeIterator()
+        while true {
+            switch (x.next(), y.next()) {
+            case (nil, nil): return true
+            case (let p?, let q?):
+                if p != q {
+                    let folded = p | 0x20
+                    guard folded == q | 0x20, folded >= UInt8(ascii: "a"), folded <= UInt8(ascii: "z") else {
+                        return false
+                    }
+                }
+            default: return false
+            }
+        }
     }
 
     public func makeIterator() -> some IteratorProtocol<(name: String, value: String)> { fields.makeIterator() }

@@ -70,7 +70,7 @@ final class StatsService: Sendable {
                 extensions: ["phase": target.phase])
         }
         if query.watch { return try stream(.attachment(id), query, request) }
-        return try Response.json(try snapshot(target))
+        return try Response.json(try await snapshot(target))
     }
 
     private func hostStats(_ request: Request) async throws -> Response {
@@ -97,13 +97,14 @@ final class StatsService: Sendable {
 
     /// A fresh reading; its rates cover the time since the reading before it, or a short
     /// second reading when there is no usable earlier one.
-    func snapshot(_ target: StatsTarget) throws(Problem) -> StatsSnapshot {
+    func snapshot(_ target: StatsTarget) async throws(Problem) -> StatsSnapshot {
         let before = sampler.latestSample(target.id)
         var current = try read(target)
         var previous = before
         if let p = previous, current.instant - p.instant < .milliseconds(50) { previous = nil }
         if previous == nil, current.counters != nil {
-            Thread.sleep(forTimeInterval: 0.2)
+            // Suspends rather than sleeps: no pool thread is held while the counters move.
+            try? await Task.sleep(for: .milliseconds(200))
             previous = current
             current = try read(target)
         }
