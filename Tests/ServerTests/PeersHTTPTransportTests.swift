@@ -80,6 +80,31 @@ final class GatedLines: ResponseStream {
         await peer.stop()
     }
 
+    /// The peer budget bounds the answer's head, not a watch stream: lines keep crossing after it.
+    @Test func streamOutlivesThePeerTimeout() async throws {
+        let lines = GatedLines((1...4).map { "{\"n\":\($0)}\n" })
+        let peer = try server { _ in
+            Response(
+                status: 200, headers: HTTPHeaders([("Content-Type", "application/x-ndjson")]), body: .stream(lines))
+        }
+        let (a, transport) = try forwarder(to: "http://127.0.0.1:\(peer.port)", timeout: 0.3)
+        let response = try await a(Request(method: "GET", path: "/v1/hosts/b/attachments/x/stats"))
+        guard case .stream(let stream) = response.body else {
+            Issue.record("a chunked answer must stay a stream")
+            return
+        }
+        var received = 0
+        while let chunk = await stream.next() {
+            received += chunk.filter { $0 == UInt8(ascii: "\n") }.count
+            // Each line waits past the whole budget before the peer may send the next.
+            try await Task.sleep(for: .milliseconds(400))
+            lines.release()
+        }
+        #expect(received == 4)
+        await transport.shutdown()
+        await peer.stop()
+    }
+
     @Test func sizedAnswerEqualsTheDirectAnswer() async throws {
         let peer = try server { r in
             var h = HTTPHeaders([("Content-Type", "application/problem+json"), ("X-Custom", "kept")])

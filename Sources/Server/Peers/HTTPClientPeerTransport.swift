@@ -19,6 +19,8 @@ final class HTTPClientPeerTransport: PeerTransport {
             tlsConfiguration: tls, redirectConfiguration: .disallow,
             timeout: .init(connect: .milliseconds(Int64(connectTimeoutSeconds * 1000))))
         config.decompression = .disabled
+        // A refused connection is an answer (502 at once), not something to retry until the budget is gone.
+        config.connectionPool.retryConnectionEstablishment = false
         // Bodies are passed through as the peer sent them; HTTP/1.1 matches what libmicrohttpd speaks.
         config.httpVersion = .http1Only
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
@@ -36,7 +38,13 @@ final class HTTPClientPeerTransport: PeerTransport {
         let budget = Duration.milliseconds(Int64(timeoutSeconds * 1000))
         let response: HTTPClientResponse
         do {
-            response = try await client.execute(request, timeout: .milliseconds(Int64(timeoutSeconds * 1000)))
+            if streamUnsized {
+                // AHC's deadline covers the body too, and would cut a watch stream after the budget: the
+                // budget bounds only the answer's head here, and a collected body gets what is left of it.
+                response = try await Self.head(of: request, on: client, within: budget)
+            } else {
+                response = try await client.execute(request, timeout: .milliseconds(Int64(timeoutSeconds * 1000)))
+            }
         } catch {
             throw Self.failure(error)
         }
@@ -51,6 +59,22 @@ final class HTTPClientPeerTransport: PeerTransport {
         let left = budget - (ContinuousClock.now - started)
         let bytes = try await Self.collect(response.body, within: left)
         return PeerAnswer(status: status, headers: headers, body: .bytes(bytes))
+    }
+
+    /// The peer's answer head within `budget`; the body that follows has no deadline of its own.
+    private static func head(of request: HTTPClientRequest, on client: HTTPClient, within budget: Duration)
+        async throws -> HTTPClientResponse
+    {
+        try await withThrowingTaskGroup(of: HTTPClientResponse?.self) { group in
+            group.addTask { try await client.execute(request, deadline: .distantFuture) }
+            group.addTask {
+                try await Task.sleep(for: budget)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let response = first else { throw PeerCallFailure.timedOut }
+            return response
+        }
     }
 
     private static func collect(_ body: HTTPClientResponse.Body, within budget: Duration) async throws(PeerCallFailure)
@@ -85,6 +109,7 @@ final class HTTPClientPeerTransport: PeerTransport {
             default: return .unreachable(describe(e))
             }
         }
+        if let f = error as? PeerCallFailure { return f }
         if error is CancellationError { return .timedOut }
         return .unreachable(describe(error))
     }
