@@ -46,7 +46,8 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
-            path: "Sources/Server"),
+            path: "Sources/Server",
+            exclude: ["API/README.md"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "CDMFilter"], path: "Tests/EngineTests"),
         .testTarget(name: "ServerTests", dependencies: ["dmfltd", "Engine"], path: "Tests/ServerTests"),
         // Runs only inside the VM (scripts/vm) against the real kernel; scripts/test selects it there.

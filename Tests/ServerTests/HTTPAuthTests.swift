@@ -55,7 +55,7 @@ struct HTTPAuthTests {
     @Test func refusesATokenFileOthersCanRead() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("dmflt-tokens-\(UUID()).txt").path
         defer { unlink(path) }
-        FileManager.default.createFile(atPath: path, contents: Data(Self.file.utf8))
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(Self.file.utf8)))
         chmod(path, 0o644)
         #expect { try TokenStore(contentsOf: path) } throws: { "\($0)".contains("chmod o-rwx") }
         chmod(path, 0o640)

@@ -68,7 +68,7 @@ struct HTTPTLSTests {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let junk = dir.appendingPathComponent("junk.pem").path
-        FileManager.default.createFile(atPath: junk, contents: Data("hello".utf8))
+        #expect(FileManager.default.createFile(atPath: junk, contents: Data("hello".utf8)))
         #expect { try TLSCredentials(certificateFile: junk, keyFile: junk) } throws: {
             "\($0)".contains("junk.pem") && "\($0)".contains("not PEM")
         }

@@ -37,7 +37,7 @@ import Testing
         do {
             try d.remove(name: "nobody")
             Issue.record("removing an unknown host must fail")
-        } catch let p as Problem { #expect(p.status == 404) }
+        } catch { #expect(error.status == 404) }
         #expect(try storage.load().isEmpty)
     }
 

@@ -87,7 +87,7 @@ final class AttachmentService: Sendable {
                 }
                 if existing.phase == .detaching { throw Problem.conflict("The attachment \(id) is being detached.") }
                 // A repeat after a crash or a failure converges here rather than waiting for the next pass.
-                try await reconcileLocked(dev: existing.dev)
+                _ = try reconcileLocked(dev: existing.dev)
                 return (try storeCall({ try store.row(id: id) }) ?? existing, created: false)
             case .deviceFilterTaken(let existing):
                 throw Problem.conflict(

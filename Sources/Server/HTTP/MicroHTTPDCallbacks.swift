@@ -119,7 +119,8 @@ enum MicroHTTPDCallbacks {
         _ connection: OpaquePointer, url: UnsafePointer<CChar>, method: UnsafePointer<CChar>, body: [UInt8]
     ) -> Request {
         var address = [CChar](repeating: 0, count: 64)
-        let remote = cmhd_client_address(connection, &address, address.count) == 0 ? String(cString: address) : "-"
+        let remote = cmhd_client_address(connection, &address, address.count) == 0
+            ? String(decoding: address.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "-"
         return Request(
             method: String(cString: method), path: String(cString: url), query: values(connection, .GET_ARGUMENT_KIND),
             headers: HTTPHeaders(values(connection, .HEADER_KIND).map { ($0.name, $0.value) }), body: body,
