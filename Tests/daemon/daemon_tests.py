@@ -18,6 +18,7 @@ import http.client
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "Tests", "kernel"))
 import dmfilter as dmf  # noqa: E402
+from undo_scope import UndoScope  # noqa: E402
 
 BIN = os.path.join(ROOT, os.environ.get("SWIFT_SCRATCH", ".build"), "debug", "dmfltd")
 SCRATCH = tempfile.mkdtemp(prefix="dmflt-daemon-")
@@ -171,21 +172,8 @@ class Daemon:
         return r.json()["items"]
 
 
-class Scope:
+class Scope(UndoScope):
     """Undoes what a test set up (daemons, attachments, loop devices), last first, even when it fails."""
-
-    def __init__(self):
-        self.undo = []
-
-    def later(self, fn):
-        self.undo.append(fn)
-
-    def close(self):
-        while self.undo:
-            try:
-                self.undo.pop()()
-            except Exception:  # cleanup is best effort; the test already reported
-                pass
 
     def loop(self, mib=32):
         img = tempfile.mktemp(dir=SCRATCH, suffix=".img")

@@ -13,6 +13,7 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dmfilter as dmf  # noqa: E402
+from undo_scope import UndoScope  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODULES = os.path.join(REPO, "kernel", "build", os.uname().release)
@@ -46,21 +47,8 @@ def raw(op, **kw):
     return dmf.call(dmf.build(op, **kw))
 
 
-class Scope:
+class Scope(UndoScope):
     """Undoes what a test set up (attachments, devices), last first, even when it fails."""
-
-    def __init__(self):
-        self.undo = []
-
-    def later(self, fn):
-        self.undo.append(fn)
-
-    def close(self):
-        while self.undo:
-            try:
-                self.undo.pop()()
-            except Exception:  # cleanup is best effort; the test already reported
-                pass
 
     def loop(self, mib=64, partscan=False):
         img = tempfile.mktemp(dir=SCRATCH, suffix=".img")
