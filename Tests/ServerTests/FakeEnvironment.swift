@@ -21,8 +21,21 @@ final class FakeDevices: DeviceDirectory, @unchecked Sendable {
     func add(_ d: DeviceSummary) { lock.withLock { present[d.dev] = d } }
     func remove(_ dev: DeviceNumber) { lock.withLock { present[dev] = nil } }
 
-    func devices() throws -> [DeviceSummary] { lock.withLock { present.values.sorted { $0.dev < $1.dev } } }
-    func device(_ dev: DeviceNumber) -> DeviceSummary? { lock.withLock { present[dev] } }
+    /// How often the whole inventory and single devices were read (a real read scans sysfs).
+    private(set) var reads = (inventory: 0, single: 0)
+
+    func devices() throws -> [DeviceSummary] {
+        lock.withLock {
+            reads.inventory += 1
+            return present.values.sorted { $0.dev < $1.dev }
+        }
+    }
+    func device(_ dev: DeviceNumber) -> DeviceSummary? {
+        lock.withLock {
+            reads.single += 1
+            return present[dev]
+        }
+    }
 
     func lookup(_ text: String) -> DeviceLookup {
         if let dev = DeviceNumber(parsing: text) { return device(dev).map { .present($0) } ?? .absent(dev) }

@@ -73,7 +73,7 @@ struct DaemonAPI: Sendable {
         do { list = try service.devices.devices() } catch {
             throw Problem.internalError("Listing block devices failed: \(error)")
         }
-        let attachments = try allAttachments()
+        let attachments = try allAttachments(present: list)
         let items = list.map { d in
             DeviceResource(device: d, attachments: attachments.filter { $0.device.dev == d.dev }.map(\.id))
         }
@@ -85,7 +85,7 @@ struct DaemonAPI: Sendable {
     }
 
     private func getAttachment(_ id: String) throws -> Response {
-        guard var one = try allAttachments().first(where: { $0.id == id }) else {
+        guard var one = try attachment(id) else {
             throw Problem.notFound("No attachment \(id) on this host.")
         }
         if one.phase == AttachmentPhase.attached.rawValue || one.phase == "unmanaged" {
@@ -108,17 +108,30 @@ struct DaemonAPI: Sendable {
 
     // MARK: helpers
 
-    /// Managed rows first (oldest first), then what the kernel has that no row claims.
-    private func allAttachments() throws(Problem) -> [AttachmentResource] {
+    /// Managed rows first (oldest first), then what the kernel has that no row claims. Devices come
+    /// from one inventory read (`present`, or read here): looking each row's device up on its own costs
+    /// a sysfs scan per absent device, which made a list of 1,000 waiting attachments take 0.7 s.
+    private func allAttachments(present: [DeviceSummary]? = nil) throws(Problem) -> [AttachmentResource] {
         let rows: [AttachmentRow]
         do { rows = try service.store.rows() } catch { throw Problem.store(error) }
-        var items = rows.map { AttachmentResource($0, host: hostName, current: service.devices.device($0.dev)) }
+        let devices = present ?? (try? service.devices.devices()) ?? []
+        let byDev = Dictionary(devices.map { ($0.dev, $0) }, uniquingKeysWith: { first, _ in first })
+        var items = rows.map { AttachmentResource($0, host: hostName, current: byDev[$0.dev]) }
         if case .attachments(let kernel) = service.kernelView() {
             items += ReconcilePlan.unmanaged(rows: rows, kernel: kernel).map {
-                AttachmentResource(unmanaged: $0, host: hostName, current: service.devices.device($0.device))
+                AttachmentResource(unmanaged: $0, host: hostName, current: byDev[$0.device])
             }
         }
         return items
+    }
+
+    /// One attachment by id: its row, or (for an `unmanaged-` id) the kernel's list.
+    private func attachment(_ id: String) throws(Problem) -> AttachmentResource? {
+        let row: AttachmentRow?
+        do { row = try service.store.row(id: id) } catch { throw Problem.store(error) }
+        if let row { return AttachmentResource(row, host: hostName, current: service.devices.device(row.dev)) }
+        guard id.hasPrefix("unmanaged-") else { return nil }
+        return try allAttachments().first { $0.id == id }
     }
 
     private func checkHost(_ request: Request) throws(Problem) {

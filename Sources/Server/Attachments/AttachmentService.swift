@@ -190,10 +190,16 @@ final class AttachmentService: Sendable {
     @discardableResult
     func reconcileAll() async -> Int {
         guard let rows = try? store.rows() else { return 1 }
+        // One inventory read for the pass: a lookup per device scans sysfs whenever the device is absent.
+        let inventory = try? devices.devices()
+        let byDev = Dictionary((inventory ?? []).map { ($0.dev, $0) }, uniquingKeysWith: { first, _ in first })
         var errors = 0
         for dev in Set(rows.map(\.dev)).sorted() {
+            let present: DeviceSummary?? = inventory == nil ? nil : .some(byDev[dev])
             do {
-                errors += try await locks.with(dev) { () throws(Problem) -> Int in try reconcileLocked(dev: dev) }
+                errors += try await locks.with(dev) { () throws(Problem) -> Int in
+                    try reconcileLocked(dev: dev, present: present)
+                }
             } catch {
                 errors += 1
             }
@@ -202,10 +208,11 @@ final class AttachmentService: Sendable {
     }
 
     /// Brings one device's rows and the kernel together; the caller holds the device's lock.
+    /// `present` is the device as a pass's inventory read saw it (nil: look it up now).
     @discardableResult
-    private func reconcileLocked(dev: DeviceNumber) throws(Problem) -> Int {
+    private func reconcileLocked(dev: DeviceNumber, present seen: DeviceSummary?? = nil) throws(Problem) -> Int {
         let rows = try storeCall { try store.rows(on: dev) }
-        let present = devices.device(dev)
+        let present = seen ?? devices.device(dev)
         if let present {
             for row in rows where row.devicePath != present.path || row.deviceName != present.name {
                 try storeCall { try store.setDeviceNames(id: row.id, path: present.path, name: present.name) }
