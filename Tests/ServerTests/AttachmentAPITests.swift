@@ -56,6 +56,38 @@ import Testing
         #expect((p?["device"] as? [String: String])?["path"] == "/dev/loop1")
     }
 
+    /// The list is reused only while its inputs are the same: every write, device change and kernel
+    /// change shows in the very next list.
+    @Test func aRepeatedListNeverHidesAChange() async throws {
+        let h = try APITestHarness()
+        func ids() async -> [String] {
+            await h.call("GET", "/v1/hosts/local/attachments").items.compactMap { $0["id"] as? String }
+        }
+        func path(_ id: String) async -> String? {
+            let item = await h.call("GET", "/v1/hosts/local/attachments").items.first { $0["id"] as? String == id }
+            return (item?["device"] as? [String: String])?["path"]
+        }
+        #expect(await ids() == [])
+        #expect(
+            await h.call("PUT", "/v1/hosts/local/attachments/a", json: #"{"device":"loop0","filter":"stat"}"#).status
+                == 201)
+        #expect(await ids() == ["a"])
+        #expect(await ids() == ["a"])
+        #expect(
+            await h.call("PUT", "/v1/hosts/local/attachments/w", json: #"{"device":"7:9","filter":"stat"}"#).status
+                == 201)
+        #expect(await ids() == ["a", "w"])
+        #expect(await path("w") == "/dev/block/7:9")
+        // The device appears under a name: the same rows, another inventory.
+        h.devices.add(FakeDevices.loop(9))
+        #expect(await path("w") == "/dev/loop9")
+        // The kernel gains an attachment nobody asked dmflt for.
+        h.control.attachOutside(FakeDevices.loop(1).dev, "stat")
+        #expect(await ids() == ["a", "w", "unmanaged-7-1-stat"])
+        #expect(await h.call("DELETE", "/v1/hosts/local/attachments/a").status == 204)
+        #expect(await ids() == ["w", "unmanaged-7-1-stat"])
+    }
+
     @Test func putIsIdempotentAndRefusesAnotherSpec() async throws {
         let h = try APITestHarness()
         let first = await h.attach("db-stat")

@@ -9,6 +9,7 @@ struct DaemonAPI: Sendable {
     var url: String?
     var service: AttachmentService
     var probe: any HostProbe
+    let listCache = AttachmentListCache()
 
     func register(into router: inout Router) {
         router.get("/v1/health") { _ in try Response.json(HealthResource()) }
@@ -81,7 +82,19 @@ struct DaemonAPI: Sendable {
     }
 
     private func listAttachments() throws -> Response {
-        try Response.json(ItemList(items: try allAttachments()))
+        // The generation is read first: a write that lands while the list is made changes it, so the
+        // next request misses rather than reusing rows older than its key.
+        let key = AttachmentListKey(
+            generation: service.store.generation, devices: (try? service.devices.devices()) ?? [],
+            kernel: service.kernelView())
+        if let body = listCache.body(for: key) {
+            return Response(
+                status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: .bytes(body))
+        }
+        let response = try Response.json(
+            ItemList(items: try allAttachments(present: key.devices, kernel: key.kernel)))
+        if let body = response.bodyBytes { listCache.store(body, for: key) }
+        return response
     }
 
     private func getAttachment(_ id: String) throws -> Response {
@@ -111,13 +124,15 @@ struct DaemonAPI: Sendable {
     /// Managed rows first (oldest first), then what the kernel has that no row claims. Devices come
     /// from one inventory read (`present`, or read here): looking each row's device up on its own costs
     /// a sysfs scan per absent device, which made a list of 1,000 waiting attachments take 0.7 s.
-    private func allAttachments(present: [DeviceSummary]? = nil) throws(Problem) -> [AttachmentResource] {
+    private func allAttachments(present: [DeviceSummary]? = nil, kernel view: KernelView? = nil) throws(Problem)
+        -> [AttachmentResource]
+    {
         let rows: [AttachmentRow]
         do { rows = try service.store.rows() } catch { throw Problem.store(error) }
         let devices = present ?? (try? service.devices.devices()) ?? []
         let byDev = Dictionary(devices.map { ($0.dev, $0) }, uniquingKeysWith: { first, _ in first })
         var items = rows.map { AttachmentResource($0, host: hostName, current: byDev[$0.dev]) }
-        if case .attachments(let kernel) = service.kernelView() {
+        if case .attachments(let kernel) = view ?? service.kernelView() {
             items += ReconcilePlan.unmanaged(rows: rows, kernel: kernel).map {
                 AttachmentResource(unmanaged: $0, host: hostName, current: byDev[$0.device])
             }

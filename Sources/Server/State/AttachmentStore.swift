@@ -2,6 +2,7 @@
 import Engine
 import Foundation
 import GRDB
+import Synchronization
 
 enum StoreInsertOutcome: Sendable, Equatable {
     case inserted
@@ -13,6 +14,11 @@ enum StoreInsertOutcome: Sendable, Equatable {
 
 final class AttachmentStore: Sendable {
     private let db: any DatabaseWriter
+    private let writes = Atomic<UInt64>(0)
+
+    /// Grows after every write has committed: equal generations read equal rows (one daemon owns the
+    /// state directory, so no other writer exists). Read it before the rows it is to vouch for.
+    var generation: UInt64 { writes.load(ordering: .acquiring) }
 
     /// Opens (creating if needed) `state.sqlite` in `directory` and brings its schema up to date.
     convenience init(directory: String) throws {
@@ -33,7 +39,7 @@ final class AttachmentStore: Sendable {
     }
 
     func insert(_ row: AttachmentRow) throws -> StoreInsertOutcome {
-        try db.write { db in
+        try write { db in
             if let existing = try Self.fetch(db, "WHERE id = ?", [row.id]).first { return .idTaken(existing) }
             if let existing = try Self.fetch(
                 db, "WHERE dev_major = ? AND dev_minor = ? AND filter = ?", [row.dev.major, row.dev.minor, row.filter]
@@ -70,7 +76,7 @@ final class AttachmentStore: Sendable {
 
     /// Records an observed outcome; the spec never changes after insert.
     func setStatus(id: String, phase: AttachmentPhase, error: String?, attachedAt: Date?) throws {
-        try db.write { db in
+        try write { db in
             try db.execute(
                 sql: "UPDATE attachment SET phase = ?, error = ?, attached_at = ? WHERE id = ?",
                 arguments: [phase.rawValue, error, attachedAt?.timeIntervalSince1970, id])
@@ -79,7 +85,7 @@ final class AttachmentStore: Sendable {
 
     /// Remembers the device's current path and name (they may change; dev is the identity).
     func setDeviceNames(id: String, path: String, name: String) throws {
-        try db.write { db in
+        try write { db in
             try db.execute(
                 sql: "UPDATE attachment SET device_path = ?, device_name = ? WHERE id = ?",
                 arguments: [path, name, id])
@@ -87,7 +93,13 @@ final class AttachmentStore: Sendable {
     }
 
     func delete(id: String) throws {
-        try db.write { db in try db.execute(sql: "DELETE FROM attachment WHERE id = ?", arguments: [id]) }
+        try write { db in try db.execute(sql: "DELETE FROM attachment WHERE id = ?", arguments: [id]) }
+    }
+
+    /// Every write goes through here, so the generation cannot miss one.
+    private func write<T>(_ updates: (Database) throws -> T) throws -> T {
+        defer { writes.add(1, ordering: .releasing) }
+        return try db.write(updates)
     }
 
     private static func fetch(_ db: Database, _ whereClause: String, _ arguments: StatementArguments) throws
