@@ -13,6 +13,10 @@ final class ControlDevice: DMControlTransport {
     /// nil until first use and after `reopenOnNextUse()`. Held while an ioctl runs, so closing
     /// never races a call in flight.
     private let descriptor = Mutex<Int32?>(nil)
+    /// "dm-mod is not loaded", remembered briefly: on a host without dm every request would otherwise
+    /// read /proc/misc again, and loading dm-mod is noticed within `absentRecheck` anyway.
+    private let absent = Mutex<(until: ContinuousClock.Instant, error: ControlDeviceError)?>(nil)
+    static let absentRecheck = Duration.seconds(1)
 
     init(path: String, procMiscPath: String = "/proc/misc") {
         self.path = path
@@ -41,9 +45,17 @@ final class ControlDevice: DMControlTransport {
     }
 
     private func open() throws(ControlDeviceError) -> Int32 {
+        if let known = absent.withLock({ $0 }), ContinuousClock.now < known.until { throw known.error }
         var fd = Glibc.open(path, O_RDWR | O_CLOEXEC)
         if fd < 0 && Glibc.errno == ENOENT {
-            try createNode()
+            do {
+                try createNode()
+            } catch {
+                if error.errno == ENOENT {
+                    absent.withLock { $0 = (ContinuousClock.now + Self.absentRecheck, error) }
+                }
+                throw error
+            }
             fd = Glibc.open(path, O_RDWR | O_CLOEXEC)
         }
         guard fd >= 0 else {

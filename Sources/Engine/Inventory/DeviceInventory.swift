@@ -42,12 +42,12 @@ public struct DeviceInventory: Sendable {
     /// The block device with this dev number, nil when there is none.
     public func device(_ dev: DeviceNumber) -> BlockDevice? {
         // /sys/dev/block/MAJ:MIN links to the device; its last component is the kernel name.
+        // Every block device has that link, so without it there is no such device: scanning them all
+        // as well made each lookup of an absent device (a waiting attachment) cost a full inventory.
         let link = "\(sysfsRoot)/dev/block/\(dev)"
-        if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: link),
-            let device = read(name: (target as NSString).lastPathComponent), device.dev == dev
-        {
-            return device
-        }
+        guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: link) else { return nil }
+        if let device = read(name: (target as NSString).lastPathComponent), device.dev == dev { return device }
+        // The link's device went away or was renamed between the two reads: look for the number itself.
         return (try? list())?.first { $0.dev == dev }
     }
 
