@@ -22,12 +22,17 @@ import Testing
             ]),
     ])
 
-    @Test func standardCatalogHasStatWithoutOptions() throws {
+    /// stat's one option is the daemon's (dm-stats latency): the kernel's stat takes none and never sees it.
+    @Test func standardCatalogHasStatWithOnlyTheDaemonsLatencyOption() throws {
         let stat = try #require(FilterCatalog.standard.spec(named: "stat"))
-        #expect(stat.options.isEmpty)
+        #expect(stat.options.map(\.name) == ["latency"])
+        #expect(stat.options.first?.scope == .daemon)
         let validated = try FilterCatalog.standard.validate(filter: "stat", options: [:])
         #expect(validated.kernelText == "")
-        #expect(validated.values.isEmpty)
+        #expect(validated.values == ["latency": .bool(false)])
+        let latency = try FilterCatalog.standard.validate(filter: "stat", options: ["latency": .bool(true)])
+        #expect(latency.kernelText == "")
+        #expect(latency.values == ["latency": .bool(true)])
     }
 
     @Test func unknownFilterNamesTheKnownOnes() {
@@ -39,8 +44,8 @@ import Testing
                 == "unknown filter type 'stats'; known types: stat")
     }
 
-    @Test func statRefusesAnyOption() {
-        #expect(throws: CatalogError.unknownOption(filter: "stat", option: "depth", known: [])) {
+    @Test func statRefusesAnOptionItDoesNotHave() {
+        #expect(throws: CatalogError.unknownOption(filter: "stat", option: "depth", known: ["latency"])) {
             try FilterCatalog.standard.validate(filter: "stat", options: ["depth": .int(1)])
         }
     }

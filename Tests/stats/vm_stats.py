@@ -98,6 +98,52 @@ def sse_events(path, params, count, timeout=60):
     return events
 
 
+def dm_latency():
+    """stat with latency=true on a dm-linear device: its dm-stats region counts our writes, /metrics shows the
+    histogram, and detaching removes the region."""
+    img = "/tmp/dmflt-stats-dm.img"
+    subprocess.run(["truncate", "-s", "64M", img], check=True)
+    loop = subprocess.run(["losetup", "--find", "--show", img], check=True, capture_output=True, text=True).stdout.strip()
+    name = "dmflt-stats-linear"
+    sectors = 64 * 1024 * 1024 // 512
+    subprocess.run(["dmsetup", "create", name, "--table", f"0 {sectors} linear {loop} 0"], check=True)
+    subprocess.run(["udevadm", "settle"], check=False)
+    try:
+        r = api("PUT", "/v1/hosts/local/attachments/dm-latency",
+                {"device": f"/dev/mapper/{name}", "filter": "stat", "options": {"latency": True}})
+        check("attach stat with latency=true to a dm device answers 201", r.status_code == 201, r.text)
+        if r.status_code != 201:
+            return
+        check("the attachment shows its options", r.json()["options"] == {"latency": True}, r.text)
+        first = stats("dm-latency").get("latency") or {}  # creates the region
+        dd("if=/dev/zero", f"of=/dev/mapper/{name}", "bs=4096", "count=32", "oflag=direct")
+        snap = stats("dm-latency")
+        lat = snap.get("latency") or {}
+        written = (lat.get("writes") or 0) - (first.get("writes") or 0)
+        binned = sum(b["count"] for b in lat.get("histogram") or [])
+        check("the dm-stats region counts the 32 direct writes", written >= 32 and lat.get("error") is None,
+              json.dumps(lat)[:300])
+        check("its histogram holds every IO it counted", binned == (lat.get("reads") or 0) + (lat.get("writes") or 0),
+              json.dumps(lat)[:300])
+        time.sleep(1.2)  # a scrape may reuse a reading up to 1 s old
+        m = api("GET", "/metrics").text
+        counts = [float(line.rsplit(" ", 1)[1]) for line in m.splitlines()
+                  if line.startswith("dmflt_dm_latency_seconds_count{") and 'attachment="dm-latency"' in line]
+        check("/metrics has dmflt_dm_latency_seconds for it", counts and counts[0] >= 32, f"{counts}")
+        regions = subprocess.run(["dmsetup", "stats", "list", "--programid", "dmflt", name],
+                                 capture_output=True, text=True).stdout
+        check("dmflt made its own dm-stats region", "dmflt" in regions or name in regions, regions)
+        d = api("DELETE", "/v1/hosts/local/attachments/dm-latency")
+        regions = subprocess.run(["dmsetup", "stats", "list", "--programid", "dmflt", name],
+                                 capture_output=True, text=True).stdout
+        check("detaching removes the region", d.status_code == 204 and name not in regions, f"{d.status_code} {regions!r}")
+    finally:
+        api("DELETE", "/v1/hosts/local/attachments/dm-latency")
+        subprocess.run(["dmsetup", "remove", "--retry", name], check=False)
+        subprocess.run(["losetup", "-d", loop], check=False)
+        os.unlink(img)
+
+
 def main():
     # --- attach through the REST API
     r = api("POST", "/v1/hosts/local/attachments", {"device": DEVICE, "filter": "stat"})
@@ -283,6 +329,9 @@ def main():
     check("OpenMetrics on request",
           om.headers.get("Content-Type", "").startswith("application/openmetrics-text")
           and om.text.endswith("# EOF\n") and "# TYPE dmflt_bios counter" in om.text)
+
+    # --- dm-stats latency for an attachment that asks for it, on a dm device
+    dm_latency()
 
     # --- detaching ends the stream with a final event
     got = []

@@ -1,4 +1,4 @@
-// StatFilterType: the `stat` filter — counts the bios and bytes that pass, by operation; no options yet.
+// StatFilterType: the `stat` filter — counts the bios and bytes that pass, by operation; `latency` adds dm-stats.
 import Foundation
 
 extension FilterTypeSpec {
@@ -6,5 +6,11 @@ extension FilterTypeSpec {
         name: "stat",
         summary:
             "Counts the bios and bytes a device receives (reads, writes, discards, write-zeroes, flushes); passes every bio on unchanged.",
-        options: [])
+        options: [
+            FilterOptionSpec(
+                name: "latency", kind: .bool,
+                summary:
+                    "Also keep a dm-stats latency histogram of the device (device-mapper devices only), shown in its stats and as dmflt_dm_latency_seconds.",
+                defaultValue: .bool(false), scope: .daemon)
+        ])
 }
