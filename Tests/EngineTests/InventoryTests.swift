@@ -55,6 +55,18 @@ import Testing
         #expect(host.inventory.device(DeviceNumber(major: 7, minor: 9)) == nil)
     }
 
+    /// The cheap name index agrees with the full read on every device's name and path.
+    @Test func namesAgreeWithTheFullInventory() throws {
+        let host = try FakeHost()
+        let full = try host.inventory.list()
+        let names = host.inventory.names()
+        #expect(names.count == full.count)
+        for d in full {
+            #expect(names[d.dev] == d.name)
+            #expect(DeviceInventory.path(ofKernelName: d.name) == d.path)
+        }
+    }
+
     @Test func vanishedOrHalfWrittenEntriesAreLeftOut() throws {
         let host = try FakeHost()
         try FileManager.default.createDirectory(

@@ -30,6 +30,12 @@ final class FakeDevices: DeviceDirectory, @unchecked Sendable {
             return present.values.sorted { $0.dev < $1.dev }
         }
     }
+    func labels() -> [DeviceNumber: DeviceLabel] {
+        lock.withLock {
+            reads.inventory += 1
+            return present.mapValues(\.label)
+        }
+    }
     func device(_ dev: DeviceNumber) -> DeviceSummary? {
         lock.withLock {
             reads.single += 1

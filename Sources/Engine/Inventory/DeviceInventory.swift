@@ -39,6 +39,26 @@ public struct DeviceInventory: Sendable {
         }
     }
 
+    /// Every block device's kernel name by dev number, from one directory of links
+    /// (/sys/dev/block/MAJ:MIN -> .../NAME): what a list of attachments needs to name its devices, at a
+    /// small part of the cost of reading each device's attributes.
+    public func names() -> [DeviceNumber: String] {
+        let dir = "\(sysfsRoot)/dev/block"
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return [:] }
+        var names: [DeviceNumber: String] = [:]
+        for entry in entries {
+            guard let dev = DeviceNumber(parsing: entry),
+                let target = try? FileManager.default.destinationOfSymbolicLink(atPath: dir + "/" + entry)
+            else { continue }
+            let name = (target as NSString).lastPathComponent
+            if !name.isEmpty { names[dev] = name }
+        }
+        return names
+    }
+
+    /// The /dev path of a device with this kernel name (`!` in sysfs names stands for `/`).
+    public static func path(ofKernelName name: String) -> String { "/dev/" + nodeName(name) }
+
     /// The block device with this dev number, nil when there is none.
     public func device(_ dev: DeviceNumber) -> BlockDevice? {
         // /sys/dev/block/MAJ:MIN links to the device; its last component is the kernel name.

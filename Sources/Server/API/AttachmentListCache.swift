@@ -2,11 +2,11 @@
 import Engine
 import Synchronization
 
-/// Everything a list is made from: the store's write generation, the block devices and the kernel's
+/// Everything a list is made from: the store's write generation, the block devices' names and the kernel's
 /// attachments. Equal inputs give equal bytes, so a hit is never stale; any change is a miss.
 struct AttachmentListKey: Equatable, Sendable {
     var generation: UInt64
-    var devices: [DeviceSummary]
+    var devices: [DeviceNumber: DeviceLabel]
     var kernel: KernelView
 }
 

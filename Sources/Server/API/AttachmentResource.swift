@@ -21,7 +21,7 @@ struct AttachmentResource: Sendable, Encodable {
     /// Only on GET of one attached attachment whose filter counts bios.
     var counters: BioCounters?
 
-    init(_ row: AttachmentRow, host: String, current: DeviceSummary?) {
+    init(_ row: AttachmentRow, host: String, current: DeviceLabel?) {
         id = row.id
         self.host = host
         device = Device(path: current?.path ?? row.devicePath, dev: row.dev, name: current?.name ?? row.deviceName)
@@ -33,7 +33,7 @@ struct AttachmentResource: Sendable, Encodable {
         attachedAt = row.attachedAt
     }
 
-    init(unmanaged k: KernelAttachment, host: String, current: DeviceSummary?) {
+    init(unmanaged k: KernelAttachment, host: String, current: DeviceLabel?) {
         id = AttachmentID.unmanaged(k)
         self.host = host
         device = Device(path: current?.path ?? "/dev/block/\(k.device)", dev: k.device, name: current?.name ?? "")

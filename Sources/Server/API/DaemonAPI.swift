@@ -74,7 +74,8 @@ struct DaemonAPI: Sendable {
         do { list = try service.devices.devices() } catch {
             throw Problem.internalError("Listing block devices failed: \(error)")
         }
-        let attachments = try allAttachments(present: list)
+        let attachments = try allAttachments(
+            present: Dictionary(list.map { ($0.dev, $0.label) }, uniquingKeysWith: { a, _ in a }))
         let items = list.map { d in
             DeviceResource(device: d, attachments: attachments.filter { $0.device.dev == d.dev }.map(\.id))
         }
@@ -85,8 +86,7 @@ struct DaemonAPI: Sendable {
         // The generation is read first: a write that lands while the list is made changes it, so the
         // next request misses rather than reusing rows older than its key.
         let key = AttachmentListKey(
-            generation: service.store.generation, devices: (try? service.devices.devices()) ?? [],
-            kernel: service.kernelView())
+            generation: service.store.generation, devices: service.devices.labels(), kernel: service.kernelView())
         if let body = listCache.body(for: key) {
             return Response(
                 status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: .bytes(body))
@@ -113,7 +113,7 @@ struct DaemonAPI: Sendable {
         let (row, created) = try await service.create(
             id: id ?? AttachmentID.generate(filter: spec.filter.filter), spec: spec, repeatable: id != nil)
         var response = try Response.json(
-            AttachmentResource(row, host: hostName, current: service.devices.device(row.dev)),
+            AttachmentResource(row, host: hostName, current: service.devices.device(row.dev)?.label),
             status: created ? 201 : 200)
         if created { response.headers.set("Location", "/v1/hosts/\(hostName)/attachments/\(row.id)") }
         return response
@@ -124,13 +124,12 @@ struct DaemonAPI: Sendable {
     /// Managed rows first (oldest first), then what the kernel has that no row claims. Devices come
     /// from one inventory read (`present`, or read here): looking each row's device up on its own costs
     /// a sysfs scan per absent device, which made a list of 1,000 waiting attachments take 0.7 s.
-    private func allAttachments(present: [DeviceSummary]? = nil, kernel view: KernelView? = nil) throws(Problem)
-        -> [AttachmentResource]
+    private func allAttachments(present: [DeviceNumber: DeviceLabel]? = nil, kernel view: KernelView? = nil)
+        throws(Problem) -> [AttachmentResource]
     {
         let rows: [AttachmentRow]
         do { rows = try service.store.rows() } catch { throw Problem.store(error) }
-        let devices = present ?? (try? service.devices.devices()) ?? []
-        let byDev = Dictionary(devices.map { ($0.dev, $0) }, uniquingKeysWith: { first, _ in first })
+        let byDev = present ?? service.devices.labels()
         var items = rows.map { AttachmentResource($0, host: hostName, current: byDev[$0.dev]) }
         if case .attachments(let kernel) = view ?? service.kernelView() {
             items += ReconcilePlan.unmanaged(rows: rows, kernel: kernel).map {
@@ -144,7 +143,7 @@ struct DaemonAPI: Sendable {
     private func attachment(_ id: String) throws(Problem) -> AttachmentResource? {
         let row: AttachmentRow?
         do { row = try service.store.row(id: id) } catch { throw Problem.store(error) }
-        if let row { return AttachmentResource(row, host: hostName, current: service.devices.device(row.dev)) }
+        if let row { return AttachmentResource(row, host: hostName, current: service.devices.device(row.dev)?.label) }
         guard id.hasPrefix("unmanaged-") else { return nil }
         return try allAttachments().first { $0.id == id }
     }

@@ -16,6 +16,16 @@ struct DeviceSummary: Sendable, Equatable {
     var dmUUID: String?
 }
 
+/// How an attachment names its device: all a list needs, and cheap to read for every device at once.
+struct DeviceLabel: Sendable, Equatable {
+    var name: String
+    var path: String
+}
+
+extension DeviceSummary {
+    var label: DeviceLabel { DeviceLabel(name: name, path: path) }
+}
+
 /// What a client's device text names.
 enum DeviceLookup: Sendable, Equatable {
     case present(DeviceSummary)
@@ -27,6 +37,8 @@ enum DeviceLookup: Sendable, Equatable {
 
 protocol DeviceDirectory: Sendable {
     func devices() throws -> [DeviceSummary]
+    /// Every present device's name and path by number.
+    func labels() -> [DeviceNumber: DeviceLabel]
     func device(_ dev: DeviceNumber) -> DeviceSummary?
     func lookup(_ text: String) -> DeviceLookup
 }

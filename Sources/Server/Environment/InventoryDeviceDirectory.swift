@@ -8,6 +8,10 @@ struct InventoryDeviceDirectory: DeviceDirectory {
 
     func device(_ dev: DeviceNumber) -> DeviceSummary? { inventory.device(dev).map(Self.summary) }
 
+    func labels() -> [DeviceNumber: DeviceLabel] {
+        inventory.names().mapValues { DeviceLabel(name: $0, path: DeviceInventory.path(ofKernelName: $0)) }
+    }
+
     /// Only MAJOR:MINOR may name a device that is not there yet: a name or path that resolves to
     /// nothing is far more often a typo than a device to wait for.
     func lookup(_ text: String) -> DeviceLookup {
