@@ -10,7 +10,6 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 
 import fcntl
 import http.client
@@ -19,6 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "Tests", "kernel"))
 import dmfilter as dmf  # noqa: E402
 from undo_scope import UndoScope  # noqa: E402
+import suite_runner  # noqa: E402
 
 BIN = os.path.join(ROOT, os.environ.get("SWIFT_SCRATCH", ".build"), "debug", "dmfltd")
 SCRATCH = tempfile.mkdtemp(prefix="dmflt-daemon-")
@@ -532,26 +532,11 @@ def main():
     only = sys.argv[1:]
     if only:
         tests = [(n, f) for n, f in tests if any(o in n for o in only)]
-    passed = failed = 0
     if not os.access(BIN, os.X_OK):
         print("FAIL no daemon binary at %s" % BIN)
         print("daemon: 0 passed, 1 failed")
         return 1
-    for name, fn in tests:
-        s = Scope()
-        start = time.time()
-        try:
-            fn(s)
-        except Exception:
-            failed += 1
-            print("FAIL %s (%.1fs)" % (name, time.time() - start))
-            print("    " + traceback.format_exc().strip().replace("\n", "\n    "))
-        else:
-            passed += 1
-            print("ok   %s (%.1fs)" % (name, time.time() - start))
-        finally:
-            s.close()
-        sys.stdout.flush()
+    passed, failed = suite_runner.run(tests, Scope)
     sh("rm -rf %s" % SCRATCH, check=False)
     print("daemon: %d passed, %d failed" % (passed, failed))
     return 1 if failed else 0

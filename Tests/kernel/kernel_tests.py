@@ -9,11 +9,11 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dmfilter as dmf  # noqa: E402
 from undo_scope import UndoScope  # noqa: E402
+import suite_runner  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODULES = os.path.join(REPO, "kernel", "build", os.uname().release)
@@ -524,22 +524,7 @@ def main():
         tests = [(n, f) for n, f in tests if any(o in n for o in only)]
     # the kernel log check goes last
     tests.sort(key=lambda nf: nf[0] == "test_dmesg_clean")
-    passed = failed = 0
-    for name, fn in tests:
-        s = Scope()
-        start = time.time()
-        try:
-            fn(s)
-        except Exception:
-            failed += 1
-            print("FAIL %s (%.1fs)" % (name, time.time() - start))
-            print("    " + traceback.format_exc().strip().replace("\n", "\n    "))
-        else:
-            passed += 1
-            print("ok   %s (%.1fs)" % (name, time.time() - start))
-        finally:
-            s.close()
-        sys.stdout.flush()
+    passed, failed = suite_runner.run(tests, Scope)
     shutil.rmtree(SCRATCH, ignore_errors=True)
     print("kernel: %d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
