@@ -47,7 +47,19 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             path: "Sources/Server",
-            exclude: ["API/README.md"]),
+            exclude: ["API/README.md"],
+            linkerSettings: [
+                // Release builds on Linux link with lld and pack their relative relocations (DT_RELR,
+                // glibc 2.36+: Debian bookworm), and export no symbols: the static Swift runtime's
+                // link file asks for --export-dynamic, which put 31,000 symbols and a 2.8 MB relocation
+                // table into every start. Together they cut idle RSS by about 4.5 MB (scripts/bench http).
+                .unsafeFlags(
+                    [
+                        "-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs", "-Xlinker",
+                        "--no-export-dynamic",
+                    ],
+                    .when(platforms: [.linux], configuration: .release))
+            ]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "CDMFilter"], path: "Tests/EngineTests"),
         .testTarget(name: "ServerTests", dependencies: ["dmfltd", "Engine"], path: "Tests/ServerTests"),
         // Runs only inside the VM (scripts/vm) against the real kernel; scripts/test selects it there.

@@ -51,7 +51,7 @@ struct ServeCommand: AsyncParsableCommand {
         } catch let error as DaemonSettings.Invalid {
             throw ValidationError(error.description)
         }
-        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        LoggingSystem.bootstrap { DaemonLogHandler(label: $0) }
         do {
             try await Daemon(settings: settings).run()
         } catch {

@@ -34,9 +34,12 @@ public struct RequestLogging: Middleware {
         // Hundredths of a millisecond, formatted by hand: String(format:) costs more than the request.
         let centi = elapsed.components.seconds * 100_000 + elapsed.components.attoseconds / 10_000_000_000_000
         let fraction = centi % 100
-        logger.log(
-            level: level,
-            "\(request.method) \(request.route ?? "(no route)") \(status) \(centi / 100).\(fraction < 10 ? "0" : "")\(fraction) ms",
-            metadata: ["remote": "\(request.remoteAddress)"])
+        var line = request.method
+        line += " "
+        line += request.route ?? "(no route)"
+        line += " \(status) \(centi / 100)."
+        if fraction < 10 { line += "0" }
+        line += "\(fraction) ms"
+        logger.log(level: level, "\(line)", metadata: ["remote": .string(request.remoteAddress)], source: "dmfltd")
     }
 }
