@@ -16,6 +16,8 @@ final class StatsService: Sendable {
     let sampler: StatsSampler
     let streams: StatsStreams
     let exporter: MetricsExporter
+    /// Counts and times every HTTP request (one instance: it keeps the metric handles it looked up).
+    let middleware: MetricsMiddleware
     /// A scrape reuses a stream's reading when it is at most this old.
     static let freshness = Duration.seconds(1)
 
@@ -33,9 +35,8 @@ final class StatsService: Sendable {
         sampler = StatsSampler(control: self.control, latency: latency)
         streams = StatsStreams(hostName: hostName, directory: directory, sampler: sampler, capacity: watcherCapacity)
         exporter = MetricsExporter(registry: registry)
+        middleware = MetricsMiddleware(registry: registry)
     }
-
-    var middleware: MetricsMiddleware { MetricsMiddleware(registry: registry) }
 
     func register(on router: inout Router) {
         router.get("/v1/hosts/{host}/attachments/{id}/stats") { [self] r in try await attachmentStats(r) }
