@@ -23,6 +23,23 @@ import Testing
         #expect(hosts.items.first?["name"] as? String == "testhost")
     }
 
+    /// The encoded answer is reused only while the probed facts are equal: a kernel that loses its
+    /// filter IOCTL shows on the very next request, and comes back the same way.
+    @Test func hostAnswerFollowsTheKernelAtOnce() async throws {
+        let h = try APITestHarness()
+        #expect(await h.call("GET", "/v1/host").object["filterIoctl"] as? Bool == true)
+        #expect(await h.call("GET", "/v1/host").object["filterIoctl"] as? Bool == true)
+        h.control.unavailable = true
+        let gone = await h.call("GET", "/v1/host")
+        #expect(gone.object["filterIoctl"] as? Bool == false)
+        #expect((gone.object["reason"] as? String)?.isEmpty == false, "\(gone.object)")
+        #expect((gone.object["filterTypes"] as? [Any])?.isEmpty == true)
+        h.control.unavailable = false
+        let back = await h.call("GET", "/v1/host")
+        #expect(back.object["filterIoctl"] as? Bool == true)
+        #expect(back.object["reason"] is NSNull)
+    }
+
     @Test func filtersSayWhichTypesTheKernelHasLoaded() async throws {
         let h = try APITestHarness()
         let r = await h.call("GET", "/v1/filters")

@@ -9,12 +9,17 @@ struct DaemonAPI: Sendable {
     var url: String?
     var service: AttachmentService
     var probe: any HostProbe
-    let listCache = AttachmentListCache()
+    let listCache = EncodedBodyCache<AttachmentListKey>()
+    let hostCache = EncodedBodyCache<HostResource>()
+    let healthCache = EncodedBodyCache<HealthResource>()
 
     func register(into router: inout Router) {
-        router.get("/v1/health") { _ in try Response.json(HealthResource()) }
+        router.get("/v1/health") { _ in try healthCache.response(for: HealthResource()) { try Response.json($0) } }
         router.get("/v1/host") { _ in
-            try Response.json(HostResource(name: hostName, version: version, facts: probe.probe()))
+            // Probed on every request; only the encoding is reused while the facts are equal.
+            try hostCache.response(for: HostResource(name: hostName, version: version, facts: probe.probe())) {
+                try Response.json($0)
+            }
         }
         router.get("/v1/hosts") { _ in try listHosts() }
         router.get("/v1/filters") { _ in try listFilters() }
@@ -87,14 +92,9 @@ struct DaemonAPI: Sendable {
         // next request misses rather than reusing rows older than its key.
         let key = AttachmentListKey(
             generation: service.store.generation, devices: service.devices.labels(), kernel: service.kernelView())
-        if let body = listCache.body(for: key) {
-            return Response(
-                status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: .bytes(body))
+        return try listCache.response(for: key) {
+            try Response.json(ItemList(items: try allAttachments(present: $0.devices, kernel: $0.kernel)))
         }
-        let response = try Response.json(
-            ItemList(items: try allAttachments(present: key.devices, kernel: key.kernel)))
-        if let body = response.bodyBytes { listCache.store(body, for: key) }
-        return response
     }
 
     private func getAttachment(_ id: String) throws -> Response {

@@ -1,25 +1,38 @@
-// AttachmentListCache: the last encoded attachment list, reused while nothing it was made from has changed.
+// EncodedBodyCache: the last encoded JSON body, reused while everything it was made from is equal.
 import Engine
 import Synchronization
 
-/// Everything a list is made from: the store's write generation, the block devices' names and the kernel's
-/// attachments. Equal inputs give equal bytes, so a hit is never stale; any change is a miss.
+/// Encoding is most of a small answer's cost (JSONEncoder) and milliseconds for 1,000 attachments;
+/// a poller, a dashboard or a health check asking again with nothing changed gets the same bytes for
+/// the cost of comparing the inputs. The key must hold everything the body is made from, so equal
+/// keys give equal bytes and a hit is never stale; any change is a miss.
+final class EncodedBodyCache<Key: Equatable & Sendable>: Sendable {
+    private let last = Mutex<(key: Key, body: [UInt8])?>(nil)
+
+    func body(for key: Key) -> [UInt8]? {
+        last.withLock { $0?.key == key ? $0?.body : nil }
+    }
+
+    func store(_ body: [UInt8], for key: Key) {
+        last.withLock { $0 = (key, body) }
+    }
+
+    /// The JSON answer for `key`: the cached bytes when the key is unchanged, else `encode(key)`'s.
+    func response(for key: Key, encode: (Key) throws -> Response) rethrows -> Response {
+        if let body = body(for: key) {
+            return Response(
+                status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: .bytes(body))
+        }
+        let response = try encode(key)
+        if response.status == 200, let body = response.bodyBytes { store(body, for: key) }
+        return response
+    }
+}
+
+/// Everything an attachment list is made from: the store's write generation, the block devices'
+/// names and the kernel's attachments.
 struct AttachmentListKey: Equatable, Sendable {
     var generation: UInt64
     var devices: [DeviceNumber: DeviceLabel]
     var kernel: KernelView
-}
-
-/// Encoding 1,000 attachments costs milliseconds (row decoding and JSONEncoder); a poller or a
-/// dashboard asking again with nothing changed gets the same bytes for the cost of the comparison.
-final class AttachmentListCache: Sendable {
-    private let last = Mutex<(key: AttachmentListKey, body: [UInt8])?>(nil)
-
-    func body(for key: AttachmentListKey) -> [UInt8]? {
-        last.withLock { $0?.key == key ? $0?.body : nil }
-    }
-
-    func store(_ body: [UInt8], for key: AttachmentListKey) {
-        last.withLock { $0 = (key, body) }
-    }
 }

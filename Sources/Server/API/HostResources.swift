@@ -2,12 +2,12 @@
 import Engine
 import Foundation
 
-struct HealthResource: Encodable, Sendable {
+struct HealthResource: Encodable, Equatable, Sendable {
     var status = "ok"
 }
 
-struct HostResource: Encodable, Sendable {
-    struct FilterType: Encodable, Sendable {
+struct HostResource: Encodable, Equatable, Sendable {
+    struct FilterType: Encodable, Equatable, Sendable {
         var name: String
         var version: String
         var attachments: Int
