@@ -38,7 +38,8 @@ public struct Router: Sendable {
     public mutating func delete(_ t: String, _ h: @escaping Handler) { add("DELETE", t, h) }
 
     public func match(method: String, path: String) -> Match {
-        let parts = Router.split(path)
+        // Substrings of the path: only the parameters' values become Strings.
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
         var allowed: [String] = []
         var allowedTemplate: String?
         for route in routes {
@@ -57,13 +58,13 @@ public struct Router: Sendable {
         path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
     }
 
-    static func bind(_ segments: [Segment], _ parts: [String]) -> [String: String]? {
+    static func bind(_ segments: [Segment], _ parts: [Substring]) -> [String: String]? {
         guard segments.count == parts.count else { return nil }
         var params: [String: String] = [:]
         for (s, p) in zip(segments, parts) {
             switch s {
             case .literal(let l): if l != p { return nil }
-            case .parameter(let name): params[name] = p
+            case .parameter(let name): params[name] = String(p)
             }
         }
         return params

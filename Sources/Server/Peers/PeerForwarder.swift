@@ -33,9 +33,9 @@ struct PeerForwarder: Middleware {
 
     /// ("b", ["devices"]) for "/v1/hosts/b/devices"; nil for paths that name no host or only the host itself.
     static func target(of path: String) -> (String, [String])? {
-        let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
         guard parts.count >= 4, parts[0] == "v1", parts[1] == "hosts" else { return nil }
-        return (parts[2], Array(parts[3...]))
+        return (String(parts[2]), parts[3...].map(String.init))
     }
 
     /// `request.path` is decoded; each segment is encoded again so a '/' or '?' inside one stays inside it.
