@@ -4,29 +4,47 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOSSL
+import Synchronization
 
 /// async-http-client rather than URLSession: on Linux URLSession (libcurl) cannot be given a private CA
 /// (only the system store), so `--peer-ca` would be impossible; AHC takes trust roots per client.
 final class HTTPClientPeerTransport: PeerTransport {
-    private let client: HTTPClient
+    private let caFile: String?
+    private let connectTimeoutSeconds: Double
+    /// Made at the first peer call: a daemon without peers never starts NIO's threads or maps the
+    /// client's and TLS code (about 1.5 MB of resident memory).
+    private let made = Mutex<HTTPClient?>(nil)
     /// A peer answer larger than this is refused rather than held in memory.
     static let maxCollectedBytes = 64 << 20
 
     init(caFile: String?, connectTimeoutSeconds: Double) {
-        var tls = TLSConfiguration.makeClientConfiguration()
-        if let caFile { tls.trustRoots = .file(caFile) }
-        var config = HTTPClient.Configuration(
-            tlsConfiguration: tls, redirectConfiguration: .disallow,
-            timeout: .init(connect: .milliseconds(Int64(connectTimeoutSeconds * 1000))))
-        config.decompression = .disabled
-        // A refused connection is an answer (502 at once), not something to retry until the budget is gone.
-        config.connectionPool.retryConnectionEstablishment = false
-        // Bodies are passed through as the peer sent them; HTTP/1.1 matches what libmicrohttpd speaks.
-        config.httpVersion = .http1Only
-        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+        self.caFile = caFile
+        self.connectTimeoutSeconds = connectTimeoutSeconds
     }
 
-    func shutdown() async { try? await client.shutdown() }
+    private var client: HTTPClient {
+        made.withLock { made in
+            if let client = made { return client }
+            var tls = TLSConfiguration.makeClientConfiguration()
+            if let caFile { tls.trustRoots = .file(caFile) }
+            var config = HTTPClient.Configuration(
+                tlsConfiguration: tls, redirectConfiguration: .disallow,
+                timeout: .init(connect: .milliseconds(Int64(connectTimeoutSeconds * 1000))))
+            config.decompression = .disabled
+            // A refused connection is an answer (502 at once), not something to retry until the budget is gone.
+            config.connectionPool.retryConnectionEstablishment = false
+            // Bodies are passed through as the peer sent them; HTTP/1.1 matches what libmicrohttpd speaks.
+            config.httpVersion = .http1Only
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+            made = client
+            return client
+        }
+    }
+
+    func shutdown() async {
+        guard let client = made.withLock({ $0 }) else { return }
+        try? await client.shutdown()
+    }
 
     func send(_ call: PeerCall, timeoutSeconds: Double, streamUnsized: Bool) async throws(PeerCallFailure) -> PeerAnswer
     {
