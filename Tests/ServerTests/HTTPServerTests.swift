@@ -51,6 +51,32 @@ struct HTTPServerTests {
         }
     }
 
+    /// A shared body goes out by reference: intact every time, and libmicrohttpd lets go of it once sent.
+    @Test func sendsASharedBodyIntactAndReleasesIt() async throws {
+        let text = (0..<20_000).map { "line \($0)\n" }.joined()
+        weak var released: SharedBody?
+        do {
+            let shared = SharedBody(Array(text.utf8))
+            released = shared
+            var r = Router()
+            r.get("/v1/shared") { _ in
+                Response(status: 200, headers: HTTPHeaders([("Content-Type", "text/plain")]), body: .shared(shared))
+            }
+            try await withServer(HTTPApplication(router: r)) { server in
+                let port = server.port
+                try await onThread {
+                    let c = try RawClient(port: port)
+                    for _ in 0..<3 {
+                        let (h, b) = try c.request("GET", "/v1/shared")
+                        #expect(h.status == 200 && h.headers["content-length"] == String(text.utf8.count))
+                        #expect(b == text)
+                    }
+                }
+            }
+        }
+        #expect(released == nil)
+    }
+
     @Test func gathersTheRequestBody() async throws {
         let body = String(repeating: "0123456789abcdef", count: 8192)  // 128 KiB, several upload calls
         try await withServer(Self.app()) { server in

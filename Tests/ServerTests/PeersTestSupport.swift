@@ -43,11 +43,13 @@ final class InProcessPeerTransport: PeerTransport {
             let response: Response
             do { response = try await handler(request) } catch { throw .unreachable("\(error)") }
             var headers = response.headers
-            if case .bytes(let b) = response.body { headers.set("Content-Length", String(b.count)) }
+            var body = response.body
+            if case .shared(let s) = body { body = .bytes(Array(s.bytes)) }  // as the wire would deliver it
+            if case .bytes(let b) = body { headers.set("Content-Length", String(b.count)) }
             if case .stream = response.body, !streamUnsized {
                 throw .unreachable("a stream where a sized answer was expected")
             }
-            return PeerAnswer(status: response.status, headers: headers, body: response.body)
+            return PeerAnswer(status: response.status, headers: headers, body: body)
         }
     }
 }
@@ -83,6 +85,7 @@ func jsonObject(_ response: Response) throws -> [String: JSONValue] {
 func collect(_ body: Response.Body) async -> [UInt8] {
     switch body {
     case .bytes(let b): return b
+    case .shared(let s): return Array(s.bytes)
     case .stream(let s):
         var all: [UInt8] = []
         while let chunk = await s.next() { all += chunk }

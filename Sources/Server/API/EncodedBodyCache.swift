@@ -7,13 +7,13 @@ import Synchronization
 /// the cost of comparing the inputs. The key must hold everything the body is made from, so equal
 /// keys give equal bytes and a hit is never stale; any change is a miss.
 final class EncodedBodyCache<Key: Equatable & Sendable>: Sendable {
-    private let last = Mutex<(key: Key, body: [UInt8])?>(nil)
+    private let last = Mutex<(key: Key, body: SharedBody)?>(nil)
 
-    func body(for key: Key) -> [UInt8]? {
+    func body(for key: Key) -> SharedBody? {
         last.withLock { $0?.key == key ? $0?.body : nil }
     }
 
-    func store(_ body: [UInt8], for key: Key) {
+    func store(_ body: SharedBody, for key: Key) {
         last.withLock { $0 = (key, body) }
     }
 
@@ -21,10 +21,14 @@ final class EncodedBodyCache<Key: Equatable & Sendable>: Sendable {
     func response(for key: Key, encode: (Key) throws -> Response) rethrows -> Response {
         if let body = body(for: key) {
             return Response(
-                status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: .bytes(body))
+                status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: .shared(body))
         }
-        let response = try encode(key)
-        if response.status == 200, let body = response.bodyBytes { store(body, for: key) }
+        var response = try encode(key)
+        if response.status == 200, case .bytes(let bytes) = response.body {
+            let body = SharedBody(bytes)
+            store(body, for: key)
+            response.body = .shared(body)
+        }
         return response
     }
 }

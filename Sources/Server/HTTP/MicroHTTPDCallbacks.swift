@@ -89,6 +89,12 @@ enum MicroHTTPDCallbacks {
         Unmanaged<StreamDelivery>.fromOpaque(cls).release()
     }
 
+    /// libmicrohttpd is done with a SharedBody's bytes: the response's reference goes.
+    static let releaseSharedBody: MHD_ContentReaderFreeCallback = { cls in
+        guard let cls else { return }
+        Unmanaged<SharedBody>.fromOpaque(cls).release()
+    }
+
     static let log: cmhd_log_fn = { cls, message in
         guard let cls, let message else { return }
         let core = Unmanaged<HTTPServerCore>.fromOpaque(cls).takeUnretainedValue()
@@ -119,7 +125,8 @@ enum MicroHTTPDCallbacks {
         _ connection: OpaquePointer, url: UnsafePointer<CChar>, method: UnsafePointer<CChar>, body: [UInt8]
     ) -> Request {
         var address = [CChar](repeating: 0, count: 64)
-        let remote = cmhd_client_address(connection, &address, address.count) == 0
+        let remote =
+            cmhd_client_address(connection, &address, address.count) == 0
             ? String(decoding: address.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "-"
         return Request(
             method: String(cString: method), path: String(cString: url), query: values(connection, .GET_ARGUMENT_KIND),
@@ -136,6 +143,10 @@ enum MicroHTTPDCallbacks {
                 MHD_create_response_from_buffer(
                     $0.count, UnsafeMutableRawPointer(mutating: $0.baseAddress), .RESPMEM_MUST_COPY)
             }
+        case .shared(let shared):
+            made = MHD_create_response_from_buffer_with_free_callback_cls(
+                shared.count, UnsafeMutableRawPointer(mutating: shared.bytes.baseAddress), releaseSharedBody,
+                Unmanaged.passRetained(shared).toOpaque())
         case .stream(let stream):
             let delivery = StreamDelivery(stream: stream, connection: context.connection)
             context.attach(delivery)
@@ -147,8 +158,7 @@ enum MicroHTTPDCallbacks {
         defer { MHD_destroy_response(made) }
         for (name, value) in response.headers {
             // libmicrohttpd owns framing; a handler's Content-Length could only contradict it.
-            if HTTPHeaders.sameName(name, "Content-Length") || HTTPHeaders.sameName(name, "Transfer-Encoding")
-            {
+            if HTTPHeaders.sameName(name, "Content-Length") || HTTPHeaders.sameName(name, "Transfer-Encoding") {
                 continue
             }
             _ = MHD_add_response_header(made, name, value)

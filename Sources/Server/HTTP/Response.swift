@@ -12,6 +12,8 @@ public protocol ResponseStream: Sendable {
 public struct Response: Sendable {
     public enum Body: Sendable {
         case bytes([UInt8])
+        /// Bytes many responses share (a cached encoding): sent without a copy per response.
+        case shared(SharedBody)
         case stream(any ResponseStream)
     }
 
@@ -36,8 +38,11 @@ public struct Response: Sendable {
     }
 
     public var bodyBytes: [UInt8]? {
-        if case .bytes(let b) = body { return b }
-        return nil
+        switch body {
+        case .bytes(let b): return b
+        case .shared(let s): return Array(s.bytes)
+        case .stream: return nil
+        }
     }
 }
 
