@@ -67,6 +67,28 @@ import Testing
         }
     }
 
+    /// /proc/diskstats gives the same index in one read: empty disks included, '/' spelled '!'.
+    @Test func namesFromDiskstatsMatchTheLinks() throws {
+        let host = try FakeHost()
+        let full = try host.inventory.list()
+        var text = ""
+        for d in full {
+            let name = d.name.replacingOccurrences(of: "!", with: "/")
+            text += "\(String(repeating: " ", count: 4 - min(3, "\(d.dev.major)".count)))\(d.dev.major) "
+            text += "\(String(repeating: " ", count: 7 - min(6, "\(d.dev.minor)".count)))\(d.dev.minor) \(name)"
+            text += " 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n"
+        }
+        let path = host.dir.path + "/diskstats"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        let fromStats = DeviceInventory(sysfsRoot: host.sysfs, devRoot: host.dev, diskstatsPath: path).names()
+        #expect(fromStats == host.inventory.linkedNames())
+        #expect(fromStats[DeviceNumber(major: 104, minor: 0)] == "cciss!c0d0")
+        #expect(fromStats[DeviceNumber(major: 7, minor: 1)] == "loop1")  // zero sectors, still there
+        // Unreadable: the links answer.
+        let missing = DeviceInventory(sysfsRoot: host.sysfs, devRoot: host.dev, diskstatsPath: path + ".none")
+        #expect(missing.names() == host.inventory.linkedNames())
+    }
+
     @Test func vanishedOrHalfWrittenEntriesAreLeftOut() throws {
         let host = try FakeHost()
         try FileManager.default.createDirectory(

@@ -1,7 +1,8 @@
-// EngineKernelTests: the real DMFilterControl against the project's dm-mod — attach stat, exact counters, detach, errnos.
-import Engine
 import Foundation
 import Testing
+
+// EngineKernelTests: the real DMFilterControl against the project's dm-mod — attach stat, exact counters, detach, errnos.
+@testable import Engine
 
 #if canImport(Glibc)
     import Glibc
@@ -20,6 +21,20 @@ import Testing
         #expect(capability.kernelRelease == (try EngineVM.run("uname", "-r")))
         let entries = FilterCatalog.standard.entries(kernelTypes: capability.filterTypes)
         #expect(entries.first { $0.name == "stat" }.map { $0.known && $0.loaded && $0.kernelVersion != nil } == true)
+    }
+
+    /// The attachment list names devices from /proc/diskstats; on the real kernel that index equals the
+    /// /sys/dev/block links, a fresh loop device and a dm-linear device (with its own name) included.
+    @Test func diskstatsNamesEveryDeviceAsSysfsDoes() throws {
+        try EngineVM.requireRoot()
+        let linear = try EngineLinearDevice()
+        defer { linear.remove() }
+        let inventory = DeviceInventory()
+        let names = inventory.names()
+        #expect(names == inventory.linkedNames())
+        let loopName = (linear.loop.path as NSString).lastPathComponent
+        #expect(names.values.contains(loopName))
+        #expect(names.count >= 2)
     }
 
     @Test func statCountsExactlyTheBiosWrittenAndDetachStopsIt() throws {

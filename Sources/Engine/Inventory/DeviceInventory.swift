@@ -1,13 +1,21 @@
 // DeviceInventory: the host's block devices, read from sysfs (/sys/class/block), and resolution of what a user types.
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 public struct DeviceInventory: Sendable {
     public let sysfsRoot: String
     public let devRoot: String
+    /// The kernel's /proc/diskstats, which `names()` reads first; nil to use sysfs links only. It
+    /// defaults to the real file only for the real sysfs (a test tree brings its own or none).
+    public let diskstatsPath: String?
 
-    public init(sysfsRoot: String = "/sys", devRoot: String = "/dev") {
+    public init(sysfsRoot: String = "/sys", devRoot: String = "/dev", diskstatsPath: String? = nil) {
         self.sysfsRoot = sysfsRoot
         self.devRoot = devRoot
+        self.diskstatsPath = diskstatsPath ?? (sysfsRoot == "/sys" ? "/proc/diskstats" : nil)
     }
 
     /// Why the inventory could not be read at all.
@@ -39,10 +47,29 @@ public struct DeviceInventory: Sendable {
         }
     }
 
-    /// Every block device's kernel name by dev number, from one directory of links
-    /// (/sys/dev/block/MAJ:MIN -> .../NAME): what a list of attachments needs to name its devices, at a
-    /// small part of the cost of reading each device's attributes.
+    /// Every block device's kernel name by dev number: what a list of attachments needs to name its
+    /// devices, at a small part of the cost of reading each device's attributes. One read of
+    /// /proc/diskstats, which has a line for every disk (empty ones included) and every partition
+    /// with sectors; the sysfs links (/sys/dev/block/MAJ:MIN -> .../NAME, one readlink each, a
+    /// kernfs path walk) only when it cannot be read.
     public func names() -> [DeviceNumber: String] {
+        if let diskstatsPath, let text = Self.readSmallFile(diskstatsPath) { return Self.names(diskstats: text) }
+        return linkedNames()
+    }
+
+    /// "   7       0 loop0 0 0 ..." lines: major, minor and the disk name, whose '/' sysfs spells '!'.
+    static func names(diskstats text: String) -> [DeviceNumber: String] {
+        var names: [DeviceNumber: String] = [:]
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: " ", maxSplits: 3, omittingEmptySubsequences: true)
+            guard fields.count >= 3, let major = UInt32(fields[0]), let minor = UInt32(fields[1]) else { continue }
+            names[DeviceNumber(major: major, minor: minor)] = fields[2].replacingOccurrences(of: "/", with: "!")
+        }
+        return names
+    }
+
+    /// The same index from the /sys/dev/block links.
+    func linkedNames() -> [DeviceNumber: String] {
         let dir = "\(sysfsRoot)/dev/block"
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return [:] }
         var names: [DeviceNumber: String] = [:]
@@ -54,6 +81,23 @@ public struct DeviceInventory: Sendable {
             if !name.isEmpty { names[dev] = name }
         }
         return names
+    }
+
+    /// A procfs file's whole text (they report no size, so read until the end), nil when unreadable.
+    static func readSmallFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { return nil }
+            if n == 0 { break }
+            bytes += chunk[0..<n]
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// The /dev path of a device with this kernel name (`!` in sysfs names stands for `/`).
