@@ -66,7 +66,9 @@ struct Daemon {
         let reconciler = Task {
             await Reconciler(service: service, passed: { statsService.reconcileRan(errors: $0) }).run()
         }
+        let trim = Task { await IdleMemoryTrim(activity: { server.requestsStarted }).run() }
         await server.waitForShutdownSignal()
+        trim.cancel()
         reconciler.cancel()
         health.cancel()
         await statsService.shutdown()

@@ -45,6 +45,9 @@ public final class HTTPServer: Sendable {
     /// The port actually bound (the configured one, or the kernel's pick for port 0); 0 before start.
     public var port: UInt16 { running.withLock { $0.port } }
 
+    /// Requests begun since start.
+    public var requestsStarted: Int { core.started.load(ordering: .relaxed) }
+
     /// Binds and starts serving; throws with libmicrohttpd's reason (address in use, bad TLS key...).
     public func start() throws {
         guard cmhd_shim_version_ok() != 0 else { throw HTTPServerError.start("libmicrohttpd older than 0.9.75") }

@@ -20,6 +20,8 @@ final class HTTPServerCore: Sendable {
         var plainCount = 0
     }
     private let live = Mutex(Live())
+    /// Requests begun since start (for idle detection).
+    let started = Atomic<Int>(0)
     /// libmicrohttpd's last few diagnostics, so a failed start can say why (the cause comes before the summary).
     private let recentLibraryMessages = Mutex<[String]>([])
 
@@ -30,6 +32,7 @@ final class HTTPServerCore: Sendable {
     }
 
     func register(_ context: RequestContext) {
+        started.add(1, ordering: .relaxed)
         live.withLock {
             $0.requests[ObjectIdentifier(context)] = context
             $0.plainCount += 1
