@@ -167,6 +167,42 @@ final class GatedLines: ResponseStream {
         await peer.stop()
     }
 
+    /// A peer that sends its head and then stalls in the body costs the fan-out its timeout, no more.
+    @Test func peerStallingInItsBodyIsPartialWithinTheTimeout() async throws {
+        final class Stalling: ResponseStream, @unchecked Sendable {
+            private var sent = false
+            func next() async -> [UInt8]? {
+                if !sent {
+                    sent = true
+                    return Array(#"{"items":["#.utf8)
+                }
+                try? await Task.sleep(for: .seconds(20))
+                return nil
+            }
+            func cancel() {}
+        }
+        let peer = try server { _ in
+            Response(
+                status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: .stream(Stalling()))
+        }
+        let transport = HTTPClientPeerTransport(caFile: nil, connectTimeoutSeconds: 0.5)
+        let d = try PeerDirectory(
+            selfName: "a", selfURL: nil, storage: InMemoryPeerStorage(),
+            seeds: [.init(name: "b", url: "http://127.0.0.1:\(peer.port)")])
+        var local = Router()
+        local.get("/v1/hosts/{host}/devices") { _ in try Response.json(JSONValue.object(["items": .array([])])) }
+        let fanOut = PeerFanOut(
+            directory: d, transport: transport, clusterToken: nil, timeoutSeconds: 0.5, parallelism: 4,
+            localRoutes: local)
+        let started = ContinuousClock.now
+        let body = try jsonObject(try await fanOut.list(.devices, Request(method: "GET", path: "/v1/devices")))
+        let took = ContinuousClock.now - started
+        #expect(body["partial"] == .bool(true))
+        #expect(took < .seconds(5), "the stalled body held the fan-out for \(took)")
+        await transport.shutdown()
+        await peer.stop()
+    }
+
     @Test func httpsPeerIsTrustedOnlyThroughPeerCA() async throws {
         let dir = NSTemporaryDirectory() + "dmflt-peers-tls-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

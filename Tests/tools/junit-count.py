@@ -13,9 +13,13 @@ for path in paths:
         failed += 1
         continue
     for case in root.iter("testcase"):
-        if case.find("failure") is not None or case.find("error") is not None:
+        problem = case.find("failure")
+        if problem is None:
+            problem = case.find("error")
+        if problem is not None:
             failed += 1
-            print(f"FAILED {case.get('classname')}.{case.get('name')}", file=sys.stderr)
+            why = (problem.get("message") or problem.text or "").strip().replace("\n", " ")
+            print(f"FAILED {case.get('classname')}.{case.get('name')}: {why[:600]}", file=sys.stderr)
         elif case.find("skipped") is not None:
             failed += 1  # a skipped test is not a passing test
             print(f"SKIPPED (counted as failed) {case.get('classname')}.{case.get('name')}", file=sys.stderr)
