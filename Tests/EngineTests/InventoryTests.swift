@@ -89,6 +89,24 @@ import Testing
         #expect(missing.names() == host.inventory.linkedNames())
     }
 
+    /// A host with thousands of devices: the file is larger than the first read, and odd lines are skipped.
+    @Test func largeDiskstatsIsReadWholeAndOddLinesAreSkipped() throws {
+        let host = try FakeHost()
+        var text = "garbage line\n  x  y z\n 99999999999 1 overflow\n"
+        for minor in 0..<3000 {
+            text +=
+                "   7 \(String(repeating: " ", count: 7 - "\(minor)".count))\(minor) loop\(minor) 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17\n"
+        }
+        text += " 104 0 cciss/c0d0 0 0"  // no trailing newline
+        #expect(text.utf8.count > 64 * 1024)
+        let path = host.dir.path + "/diskstats-large"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        let names = DeviceInventory(sysfsRoot: host.sysfs, devRoot: host.dev, diskstatsPath: path).names()
+        #expect(names.count == 3001)
+        #expect(names[DeviceNumber(major: 7, minor: 2999)] == "loop2999")
+        #expect(names[DeviceNumber(major: 104, minor: 0)] == "cciss!c0d0")
+    }
+
     @Test func vanishedOrHalfWrittenEntriesAreLeftOut() throws {
         let host = try FakeHost()
         try FileManager.default.createDirectory(

@@ -15,6 +15,18 @@ struct HTTPAuthTests {
         operator\t\(operatorToken)
         """
 
+    @Test func bearerTokenParsing() {
+        #expect(BearerAuthentication.bearerToken("Bearer abc") == "abc")
+        #expect(BearerAuthentication.bearerToken("bEaReR  abc \t") == "abc")
+        #expect(BearerAuthentication.bearerToken("  Bearer\tabc") == "abc")
+        #expect(BearerAuthentication.bearerToken("Bearer") == nil)
+        #expect(BearerAuthentication.bearerToken("Bearer   ") == nil)
+        #expect(BearerAuthentication.bearerToken("Bearerabc") == nil)
+        #expect(BearerAuthentication.bearerToken("Basic abc") == nil)
+        #expect(BearerAuthentication.bearerToken("Bearex abc") == nil)
+        #expect(BearerAuthentication.bearerToken(nil) == nil)
+    }
+
     @Test func parsesRolesSkippingCommentsAndBlanks() throws {
         let store = try TokenStore(parsing: Self.file)
         #expect(store.count == 2)

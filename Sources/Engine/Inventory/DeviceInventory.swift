@@ -53,17 +53,48 @@ public struct DeviceInventory: Sendable {
     /// with sectors; the sysfs links (/sys/dev/block/MAJ:MIN -> .../NAME, one readlink each, a
     /// kernfs path walk) only when it cannot be read.
     public func names() -> [DeviceNumber: String] {
-        if let diskstatsPath, let text = Self.readSmallFile(diskstatsPath) { return Self.names(diskstats: text) }
+        if let diskstatsPath, let bytes = Self.readSmallFile(diskstatsPath) { return Self.names(diskstats: bytes) }
         return linkedNames()
     }
 
     /// "   7       0 loop0 0 0 ..." lines: major, minor and the disk name, whose '/' sysfs spells '!'.
-    static func names(diskstats text: String) -> [DeviceNumber: String] {
+    /// Parsed on bytes: this runs for every list request.
+    static func names(diskstats bytes: [UInt8]) -> [DeviceNumber: String] {
         var names: [DeviceNumber: String] = [:]
-        for line in text.split(separator: "\n") {
-            let fields = line.split(separator: " ", maxSplits: 3, omittingEmptySubsequences: true)
-            guard fields.count >= 3, let major = UInt32(fields[0]), let minor = UInt32(fields[1]) else { continue }
-            names[DeviceNumber(major: major, minor: minor)] = fields[2].replacingOccurrences(of: "/", with: "!")
+        var i = 0
+        let n = bytes.count
+        func skipBlanks() { while i < n && (bytes[i] == 0x20 || bytes[i] == 0x09) { i += 1 } }
+        func number() -> UInt32? {
+            var value: UInt32 = 0
+            let start = i
+            while i < n, bytes[i] >= 0x30, bytes[i] <= 0x39 {
+                let (m, o1) = value.multipliedReportingOverflow(by: 10)
+                let (a, o2) = m.addingReportingOverflow(UInt32(bytes[i] - 0x30))
+                guard !o1, !o2 else { return nil }
+                value = a
+                i += 1
+            }
+            return i > start ? value : nil
+        }
+        while i < n {
+            skipBlanks()
+            let major = number()
+            skipBlanks()
+            let minor = number()
+            skipBlanks()
+            let nameStart = i
+            var slash = false
+            while i < n, bytes[i] != 0x20, bytes[i] != 0x09, bytes[i] != 0x0A {
+                if bytes[i] == 0x2F { slash = true }
+                i += 1
+            }
+            if let major, let minor, i > nameStart {
+                var name = String(decoding: bytes[nameStart..<i], as: UTF8.self)
+                if slash { name = name.replacingOccurrences(of: "/", with: "!") }
+                names[DeviceNumber(major: major, minor: minor)] = name
+            }
+            while i < n && bytes[i] != 0x0A { i += 1 }
+            i += 1
         }
         return names
     }
@@ -83,21 +114,30 @@ public struct DeviceInventory: Sendable {
         return names
     }
 
-    /// A procfs file's whole text (they report no size, so read until the end), nil when unreadable.
-    static func readSmallFile(_ path: String) -> String? {
+    /// A procfs file's whole content (they report no size, so read until the end), nil when unreadable.
+    static func readSmallFile(_ path: String) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        var capacity = 16 * 1024
         while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n >= 0 else { return nil }
-            if n == 0 { break }
-            bytes += chunk[0..<n]
+            var failed = false
+            let bytes = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
+                count = 0
+                while count < capacity {
+                    let n = Glibc.read(fd, buffer.baseAddress! + count, capacity - count)
+                    if n < 0 && errno == EINTR { continue }
+                    if n < 0 { failed = true }
+                    if n <= 0 { return }
+                    count += n
+                }
+            }
+            if failed { return nil }
+            if bytes.count < capacity { return bytes }
+            // Full: read it all again into more room (procfs text is generated per read).
+            capacity *= 4
+            guard lseek(fd, 0, SEEK_SET) == 0, capacity <= 64 << 20 else { return nil }
         }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// The /dev path of a device with this kernel name (`!` in sysfs names stands for `/`).

@@ -64,13 +64,23 @@ public struct BearerAuthentication: Middleware {
         }
     }
 
-    /// The token after "Bearer " (scheme case-insensitive, RFC 7235), or nil.
+    /// The token after "Bearer " (scheme case-insensitive, RFC 7235, blanks around it ignored), or nil.
+    /// Byte by byte: every request with a token (each peer call too) passes here.
     static func bearerToken(_ header: String?) -> String? {
         guard let header else { return nil }
-        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        let token = parts[1].trimmingCharacters(in: .whitespaces)
-        return token.isEmpty ? nil : token
+        let utf8 = header.utf8
+        func blank(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 }
+        var i = utf8.startIndex
+        while i < utf8.endIndex, blank(utf8[i]) { i = utf8.index(after: i) }
+        for expected in "bearer".utf8 {
+            guard i < utf8.endIndex, utf8[i] | 0x20 == expected else { return nil }
+            i = utf8.index(after: i)
+        }
+        guard i < utf8.endIndex, blank(utf8[i]) else { return nil }
+        while i < utf8.endIndex, blank(utf8[i]) { i = utf8.index(after: i) }
+        var end = utf8.endIndex
+        while end > i, blank(utf8[utf8.index(before: end)]) { end = utf8.index(before: end) }
+        return end > i ? String(header[i..<end]) : nil
     }
 
     private func record(_ request: Request, _ who: String, _ status: Int) {

@@ -18,7 +18,7 @@ struct PeerAuthenticator: Sendable {
 
     /// A missing role header means the caller entered unauthenticated: the least privilege applies.
     func authenticate(_ request: Request) -> Outcome {
-        guard let clusterToken, let presented = Self.bearer(request.headers["Authorization"]),
+        guard let clusterToken, let presented = BearerAuthentication.bearerToken(request.headers["Authorization"]),
             Self.constantTimeEqual(Array(presented.utf8), clusterToken)
         else { return .notPeer }
         guard let text = request.headers[PeerHeaders.role] else { return .peer(.reader) }
@@ -28,11 +28,6 @@ struct PeerAuthenticator: Sendable {
                     "\(PeerHeaders.role) must be 'reader' or 'operator', not '\(JSONBody.printable(text))'."))
         }
         return .peer(role)
-    }
-
-    static func bearer(_ header: String?) -> String? {
-        guard let header, header.count > 7, header.prefix(7).lowercased() == "bearer " else { return nil }
-        return String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
     }
 
     /// Time depends on the lengths only, never on where the first difference is.
