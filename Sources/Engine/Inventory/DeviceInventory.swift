@@ -189,7 +189,10 @@ public struct DeviceInventory: Sendable {
     }
 
     /// sysfs spells "/" in device names as "!" (cciss!c0d0 is /dev/cciss/c0d0).
-    static func nodeName(_ kernelName: String) -> String { kernelName.replacingOccurrences(of: "!", with: "/") }
+    static func nodeName(_ kernelName: String) -> String {
+        // Almost no name has a '!': skip Foundation's replacement (it ran for every device of every list).
+        kernelName.utf8.contains(UInt8(ascii: "!")) ? kernelName.replacingOccurrences(of: "!", with: "/") : kernelName
+    }
 
     private func attribute(_ dir: String, _ name: String) -> String? {
         guard let data = FileManager.default.contents(atPath: dir + "/" + name) else { return nil }
