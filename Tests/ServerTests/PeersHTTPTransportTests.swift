@@ -143,6 +143,18 @@ final class GatedLines: ResponseStream {
         await transport.shutdown()
     }
 
+    /// Host a's fan-out of /v1/devices over one peer b on `port` (a itself has no devices), 0.5 s per host.
+    func devicesFanOut(toPeerOn port: UInt16, transport: any PeerTransport) throws -> PeerFanOut {
+        let d = try PeerDirectory(
+            selfName: "a", selfURL: nil, storage: InMemoryPeerStorage(),
+            seeds: [.init(name: "b", url: "http://127.0.0.1:\(port)")])
+        var local = Router()
+        local.get("/v1/hosts/{host}/devices") { _ in try Response.json(JSONValue.object(["items": .array([])])) }
+        return PeerFanOut(
+            directory: d, transport: transport, clusterToken: nil, timeoutSeconds: 0.5, parallelism: 4,
+            localRoutes: local)
+    }
+
     @Test func silentPeerIs504AndFanOutReportsItAsPartial() async throws {
         let peer = try server { _ in
             try? await Task.sleep(for: .seconds(20))
@@ -153,14 +165,7 @@ final class GatedLines: ResponseStream {
         #expect(r.status == 504)
         #expect(try jsonObject(r)["type"] == .string("urn:dmflt:problem:peer-timeout"))
 
-        let d = try PeerDirectory(
-            selfName: "a", selfURL: nil, storage: InMemoryPeerStorage(),
-            seeds: [.init(name: "b", url: "http://127.0.0.1:\(peer.port)")])
-        var local = Router()
-        local.get("/v1/hosts/{host}/devices") { _ in try Response.json(JSONValue.object(["items": .array([])])) }
-        let fanOut = PeerFanOut(
-            directory: d, transport: transport, clusterToken: nil, timeoutSeconds: 0.5, parallelism: 4,
-            localRoutes: local)
+        let fanOut = try devicesFanOut(toPeerOn: peer.port, transport: transport)
         let body = try jsonObject(try await fanOut.list(.devices, Request(method: "GET", path: "/v1/devices")))
         #expect(body["partial"] == .bool(true))
         await transport.shutdown()
@@ -186,14 +191,7 @@ final class GatedLines: ResponseStream {
                 status: 200, headers: HTTPHeaders([("Content-Type", "application/json")]), body: .stream(Stalling()))
         }
         let transport = HTTPClientPeerTransport(caFile: nil, connectTimeoutSeconds: 0.5)
-        let d = try PeerDirectory(
-            selfName: "a", selfURL: nil, storage: InMemoryPeerStorage(),
-            seeds: [.init(name: "b", url: "http://127.0.0.1:\(peer.port)")])
-        var local = Router()
-        local.get("/v1/hosts/{host}/devices") { _ in try Response.json(JSONValue.object(["items": .array([])])) }
-        let fanOut = PeerFanOut(
-            directory: d, transport: transport, clusterToken: nil, timeoutSeconds: 0.5, parallelism: 4,
-            localRoutes: local)
+        let fanOut = try devicesFanOut(toPeerOn: peer.port, transport: transport)
         let started = ContinuousClock.now
         let body = try jsonObject(try await fanOut.list(.devices, Request(method: "GET", path: "/v1/devices")))
         let took = ContinuousClock.now - started
