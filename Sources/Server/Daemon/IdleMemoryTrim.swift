@@ -8,9 +8,11 @@
 /// `malloc_trim(0)` releases it, but it locks each arena in turn, so it runs only when the daemon
 /// has been idle for a whole period after activity: never under load, once per burst.
 struct IdleMemoryTrim: Sendable {
-    static let period = Duration.seconds(2)
     /// A count that moves while the daemon works (requests started).
     let activity: @Sendable () -> Int
+    var period = Duration.seconds(2)
+    /// What runs once idle: glibc's malloc_trim (tests count calls instead).
+    var trim: @Sendable () -> Void = { _ = IdleMemoryTrim.mallocTrim?(0) }
 
     /// glibc's `malloc_trim`, which Swift's Glibc module does not declare (it is in <malloc.h>).
     private static let mallocTrim: (@convention(c) (Int) -> Int32)? = {
@@ -23,14 +25,14 @@ struct IdleMemoryTrim: Sendable {
         var seen = -1
         var dirty = true
         while !Task.isCancelled {
-            try? await Task.sleep(for: Self.period)
+            try? await Task.sleep(for: period)
             let now = activity()
             if now != seen {
                 seen = now
                 dirty = true
             } else if dirty {
                 dirty = false
-                _ = Self.mallocTrim?(0)
+                trim()
             }
         }
     }
