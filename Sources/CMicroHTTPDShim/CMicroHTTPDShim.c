@@ -1,6 +1,9 @@
 /* CMicroHTTPDShim.c: the variadic libmicrohttpd calls (start, daemon and connection info) behind plain C functions. */
 #include "CMicroHTTPDShim.h"
 #include <arpa/inet.h>
+#include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -49,6 +52,8 @@ struct MHD_Daemon *cmhd_start(const struct cmhd_config *c)
 	ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT, c->connection_timeout_seconds, NULL };
 	ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)c->connection_memory_limit,
 					    NULL };
+	if (c->reuse_port)
+		ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL };
 	if (c->listen_backlog)
 		ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_BACKLOG_SIZE, c->listen_backlog, NULL };
 	ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)c->completed, c->completed_cls };
@@ -60,6 +65,25 @@ struct MHD_Daemon *cmhd_start(const struct cmhd_config *c)
 
 	return MHD_start_daemon(c->flags, port, NULL, NULL, c->access_handler, c->access_handler_cls,
 				MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
+}
+
+int cmhd_address_free(const struct sockaddr *address)
+{
+	socklen_t len = address->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	int fd = socket(address->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1;
+	int err = 0;
+
+	if (fd < 0)
+		return errno;
+	/* As libmicrohttpd does: connections in TIME_WAIT do not make the port busy. */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (address->sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, address, len) != 0)
+		err = errno;
+	close(fd);
+	return err;
 }
 
 uint16_t cmhd_bound_port(struct MHD_Daemon *daemon)

@@ -77,6 +77,29 @@ struct HTTPServerTests {
         #expect(released == nil)
     }
 
+    /// The listeners share their port with each other (SO_REUSEPORT), never with another server: a
+    /// second daemon on a taken port fails to start, as it would without the reuse group.
+    @Test func aTakenPortIsRefusedAndEveryListenerServes() async throws {
+        try await withServer(Self.app()) { server in
+            let port = server.port
+            for threads in [1, 2, 3] {
+                let second = HTTPServer(
+                    configuration: HTTPServerConfiguration(
+                        listen: try ListenAddress(parsing: "127.0.0.1:\(port)"), threadPoolSize: threads),
+                    application: Self.app())
+                #expect(throws: HTTPServerError.self) { try second.start() }
+            }
+            // Sixteen connections at once, spread over the listeners by the kernel: every one is served.
+            try await onThread {
+                let clients = try (0..<16).map { _ in try RawClient(port: port) }
+                for c in clients {
+                    let (h, b) = try c.request("GET", "/v1/host")
+                    #expect(h.status == 200 && b == #"{"name":"test-host"}"#)
+                }
+            }
+        }
+    }
+
     @Test func gathersTheRequestBody() async throws {
         let body = String(repeating: "0123456789abcdef", count: 8192)  // 128 KiB, several upload calls
         try await withServer(Self.app()) { server in

@@ -20,6 +20,7 @@ struct cmhd_config {
 	unsigned int connection_timeout_seconds;
 	size_t connection_memory_limit;
 	unsigned int listen_backlog;
+	int reuse_port; /* 1: SO_REUSEPORT, so several daemons share the address (one per core) */
 	const char *tls_key_pem; /* NULL: plain HTTP */
 	const char *tls_cert_pem;
 	MHD_AccessHandlerCallback access_handler;
@@ -36,6 +37,9 @@ int cmhd_tls_supported(void);
 /* NULL on failure; libmicrohttpd reports the reason through config->log. The config is the
  * logger's closure: it must stay valid until MHD_stop_daemon returns. */
 struct MHD_Daemon *cmhd_start(const struct cmhd_config *config);
+/* 0 when nothing listens on the address (a probe socket binds it); else the errno of that bind. A
+ * reuse-port group would otherwise let a second dmfltd silently share a port that is taken. */
+int cmhd_address_free(const struct sockaddr *address);
 /* The port the listen socket is bound to (useful after binding port 0), 0 if unknown. */
 uint16_t cmhd_bound_port(struct MHD_Daemon *daemon);
 /* Writes "ADDR:PORT" (IPv6 as "[ADDR]:PORT") of the connection's peer into buf; 0 on success. */
