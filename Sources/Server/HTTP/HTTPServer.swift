@@ -1,4 +1,4 @@
-// HTTPServer: runs a Handler on libmicrohttpd (epoll, thread pool, suspend/resume) and stops it gracefully.
+// HTTPServer: runs a Handler on libmicrohttpd (epoll, one polling thread per core on a shared port, suspend/resume) and stops it gracefully.
 import CMicroHTTPD
 import CMicroHTTPDShim
 import Foundation

@@ -4,7 +4,7 @@ import CMicroHTTPDShim
 import Foundation
 import Logging
 
-/// These run on libmicrohttpd's pool threads (and on the thread calling MHD_stop_daemon). They
+/// These run on libmicrohttpd's polling threads (and on the thread calling MHD_stop_daemon). They
 /// find their state through the closure pointers: the core (per daemon), the request context
 /// (per request, in `con_cls`) or the stream delivery (per streamed response); never thread-locals.
 enum MicroHTTPDCallbacks {
