@@ -81,19 +81,18 @@ public final class HTTPServer: Sendable {
             // while the other core idled (GET /v1/host: 73k vs 97k req/s from run to run).
             let count = max(1, configuration.threadPoolSize)
             var listen = configuration.listen
+            /// Gives back what start allocated and says why it could not serve.
             func fail(_ why: String) -> HTTPServerError {
-                configuration.tls == nil
+                config.deallocate()
+                free(keyPEM)
+                free(certPEM)
+                return configuration.tls == nil
                     ? HTTPServerError.start("cannot serve HTTP on \(configuration.listen): \(why)")
                     : HTTPServerError.tls("cannot serve HTTPS on \(configuration.listen): \(why)")
             }
             if count > 1, listen.port != 0 {
                 let busy = listen.withSockaddr { cmhd_address_free($0) }
-                if busy != 0 {
-                    config.deallocate()
-                    free(keyPEM)
-                    free(certPEM)
-                    throw fail(String(cString: strerror(busy)))
-                }
+                if busy != 0 { throw fail(String(cString: strerror(busy))) }
             }
             var daemons: [OpaquePointer] = []
             for index in 0..<count {
@@ -122,9 +121,6 @@ public final class HTTPServer: Sendable {
                 }
                 guard let daemon else {
                     for started in daemons { MHD_stop_daemon(started) }
-                    config.deallocate()
-                    free(keyPEM)
-                    free(certPEM)
                     // The core stays retained: libmicrohttpd may have logged through it; a failed start is rare.
                     throw fail(core.lastMessage ?? "unknown reason")
                 }
