@@ -22,8 +22,21 @@ struct dm_filter {
 	struct block_device *bdev;
 	dev_t dev;
 	void *private;		/* the type's own state, set by ->attach */
-	const char *error;	/* set by ->attach or ->message to explain a refusal */
+	const char *error;	/* set by ->attach, ->message or ->query to explain a refusal */
 };
+
+/*
+ * Where a status, message reply or query answer is written. It has no size limit: what
+ * does not fit in the caller's buffer is only measured, and the caller retries with a
+ * bigger one (DM_BUFFER_FULL_FLAG). A type may therefore be called again for the same
+ * request and must produce the same bytes from the same state.
+ */
+struct dm_filter_out;
+
+/* Appends one record of a QUERY answer (counted in the reply's count). */
+void dm_filter_out_record(struct dm_filter_out *out, const void *rec, size_t len);
+/* Appends text to a status or message reply (the core adds the final NUL). */
+__printf(2, 3) void dm_filter_out_printf(struct dm_filter_out *out, const char *fmt, ...);
 
 /*
  * ->submit_bio never sleeps: it may run inside the bio hook itself, with preemption
@@ -34,9 +47,10 @@ struct dm_filter {
 /*
  * The ops table of a filter type. ->submit_bio runs in the submitter's context for every
  * bio of the device before the device sees it; it may sleep only if the bio lacks
- * REQ_NOWAIT. A filter that resubmits a bio it skipped does so with dm_filter_submit_bio()
- * so that the bio is not filtered again. The type's module is pinned while it has
- * attachments.
+ * REQ_NOWAIT. A filter that skips a bio owns it: it completes it (bio_endio) exactly
+ * once, or resubmits it with dm_filter_submit_bio() so that it is not filtered again.
+ * The type's module is pinned while it has attachments. Every op but ->submit_bio and
+ * ->bio_skipped runs under the registry's mutex, one at a time per host.
  */
 struct dm_filter_type {
 	const char *name;
@@ -44,18 +58,20 @@ struct dm_filter_type {
 	unsigned int version[3];
 	unsigned int features;	/* DM_FILTER_TYPE_* */
 
+	/* argv: the attach text split into words; dm_filter_parse_options() reads them */
 	int (*attach)(struct dm_filter *f, unsigned int argc, char **argv);
 	void (*detach)(struct dm_filter *f);
 	enum dm_filter_verdict (*submit_bio)(struct dm_filter *f, struct bio *bio);
 	/* optional: a filter later in the chain skipped a bio this filter passed */
 	void (*bio_skipped)(struct dm_filter *f);
-	/* optional: cumulative counters; without it STATUS reports none */
-	void (*counters)(struct dm_filter *f, struct dm_filter_counters *c);
-	/* one line of text, NUL-terminated within maxlen */
-	void (*status)(struct dm_filter *f, char *result, unsigned int maxlen);
-	/* optional: words, like dmsetup message; reply text NUL-terminated within maxlen */
+	/* one line of space-separated name=value words */
+	void (*status)(struct dm_filter *f, struct dm_filter_out *out);
+	/* optional: words, like dmsetup message; reply text (may be empty) */
 	int (*message)(struct dm_filter *f, unsigned int argc, char **argv,
-		       char *result, unsigned int maxlen);
+		       struct dm_filter_out *out);
+	/* optional: structured answers of any size, as records the type defines */
+	int (*query)(struct dm_filter *f, unsigned int argc, char **argv,
+		     struct dm_filter_out *out);
 
 	/* private to the registry */
 	struct list_head list;
@@ -65,5 +81,45 @@ struct dm_filter_type {
 int dm_filter_register_type(struct dm_filter_type *type);
 void dm_filter_unregister_type(struct dm_filter_type *type);
 void dm_filter_submit_bio(struct bio *bio);
+
+/*
+ * The shared option parser: every type reads its attach words, "name=value", the same
+ * way. Each option is written at .offset of the type's config struct, which the caller
+ * fills with defaults first. An unknown or repeated name, a missing '=', or a value out
+ * of bounds is -EINVAL with f->error set and the reason in the kernel log.
+ */
+enum dm_filter_opt_kind {
+	DM_FILTER_OPT_BOOL,	/* bool: true|false */
+	DM_FILTER_OPT_U64,	/* u64: decimal, within [min, max], a multiple of align */
+	DM_FILTER_OPT_ENUM,	/* unsigned int: the index of the value in choices */
+	DM_FILTER_OPT_RANGES,	/* struct dm_filter_ranges: OFFSET+LENGTH[,OFFSET+LENGTH...] */
+	DM_FILTER_OPT_DEV,	/* dev_t: MAJOR:MINOR */
+};
+
+struct dm_filter_opt {
+	const char *name;
+	enum dm_filter_opt_kind kind;
+	size_t offset;
+	u64 min, max;			/* U64 (max 0: no upper bound) */
+	u64 align;			/* U64 and RANGES: values are multiples of it (0: any) */
+	const char *const *choices;	/* ENUM: NULL-terminated */
+};
+
+/* Byte ranges, sorted by start, overlapping and adjacent ones merged. */
+struct dm_filter_range {
+	u64 start;
+	u64 len;
+};
+
+struct dm_filter_ranges {
+	unsigned int count;		/* 0: none given */
+	struct dm_filter_range *r;	/* kmalloc'ed; free with dm_filter_ranges_free() */
+};
+
+int dm_filter_parse_options(struct dm_filter *f, unsigned int argc, char **argv,
+			    const struct dm_filter_opt *opts, unsigned int nopts, void *config);
+void dm_filter_ranges_free(struct dm_filter_ranges *ranges);
+/* Whether [start, start + len) meets any range (binary search; safe in atomic context). */
+bool dm_filter_ranges_meet(const struct dm_filter_ranges *ranges, u64 start, u64 len);
 
 #endif /* DM_FILTER_TYPE_H */

@@ -8,7 +8,12 @@
  * text. The kernel answers in the same buffer, at data_start: one struct dm_filter_reply,
  * then the records of the operation. A reply that does not fit sets DM_BUFFER_FULL_FLAG,
  * leaves only the reply header (data_len tells the size needed) and returns 0; the caller
- * retries with a bigger buffer, as libdevmapper does for every dm command.
+ * retries with a bigger buffer, as libdevmapper does for every dm command. Replies have no
+ * size limit of their own: status text and QUERY records are as long as the type needs.
+ *
+ * This file knows no filter type. What a type keeps (counters, events, maps) reaches the
+ * caller as its status text and as the records of its QUERY answers, whose layout the
+ * type defines next to its code (kernel/dm-flt-<name>.c) as fixed little-endian structs.
  *
  * Command number 18 is free on Linux 6.1 but newer kernels give it to
  * DM_MPATH_PROBE_PATHS_CMD: a caller trusts a reply only when it carries DM_FILTER_MAGIC.
@@ -33,13 +38,13 @@
 #include <linux/dm-ioctl.h>
 
 #define DM_FILTER_MAGIC		0x444d464cU	/* "DMFL" */
-#define DM_FILTER_ABI_VERSION	1U
+#define DM_FILTER_ABI_VERSION	2U
 
 #define DM_DEV_FILTER_CMD	18
 #define DM_DEV_FILTER		_IOWR(DM_IOCTL, DM_DEV_FILTER_CMD, struct dm_ioctl)
 
 #define DM_FILTER_NAME_LEN	32	/* type name, NUL included */
-#define DM_FILTER_TEXT_MAX	4096	/* options or message text, NUL included */
+#define DM_FILTER_TEXT_MAX	4096	/* request text (options, message, query), NUL included */
 
 enum dm_filter_op {
 	DM_FILTER_OP_LIST_TYPES	= 1,	/* reply: count x struct dm_filter_type_info */
@@ -48,6 +53,8 @@ enum dm_filter_op {
 	DM_FILTER_OP_LIST	= 4,	/* reply: count x struct dm_filter_attachment_info */
 	DM_FILTER_OP_STATUS	= 5,	/* dev, type; reply: see struct dm_filter_status */
 	DM_FILTER_OP_MESSAGE	= 6,	/* dev, type, message text; reply: NUL-terminated text */
+	DM_FILTER_OP_QUERY	= 7,	/* dev, type, query words; reply: count records, type-defined */
+	DM_FILTER_OP_COUNT		/* one past the last operation */
 };
 
 /* The request, at data_start. */
@@ -69,10 +76,9 @@ struct dm_filter_reply {
 	__u32 op;		/* the operation answered */
 	__u32 count;		/* records after this header */
 	__u32 data_len;		/* bytes after this header; with DM_BUFFER_FULL_FLAG, bytes needed */
-	__u32 flags;		/* DM_FILTER_REPLY_* */
+	__u32 flags;		/* none defined yet: 0 */
 };
 
-#define DM_FILTER_REPLY_COUNTERS	(1U << 0)	/* STATUS: counters are valid */
 
 /* One registered filter type (LIST_TYPES). */
 struct dm_filter_type_info {
@@ -91,32 +97,19 @@ struct dm_filter_attachment_info {
 };
 
 /*
- * Bio counters kept by a filter type that counts. A bio with REQ_PREFLUSH counts as a
- * flush; if it also carries data it counts under its operation too. Skipped bios were
- * completed by the filter with an error and never reached the device.
- */
-struct dm_filter_counters {
-	__u64 read_bios;
-	__u64 read_bytes;
-	__u64 write_bios;
-	__u64 write_bytes;
-	__u64 discard_bios;
-	__u64 discard_bytes;
-	__u64 write_zeroes_bios;
-	__u64 write_zeroes_bytes;
-	__u64 flush_bios;
-	__u64 skipped_bios;
-};
-
-/*
  * STATUS reply: header (count 1), then this struct, then status_len bytes of the filter
- * type's one-line status text, NUL included.
+ * type's one-line status text (space-separated name=value words), NUL included.
  */
 struct dm_filter_status {
 	struct dm_filter_attachment_info attachment;
-	struct dm_filter_counters counters;	/* valid with DM_FILTER_REPLY_COUNTERS */
 	__u32 status_len;
 	__u32 reserved;
 };
+
+/*
+ * MESSAGE reply: count 1 and data_len bytes of NUL-terminated reply text.
+ * QUERY reply: count records in data_len bytes; the query's words name what is asked
+ * ("events 17") and the filter type defines the records' layout.
+ */
 
 #endif /* _LINUX_DM_FILTER_H */
