@@ -22,12 +22,7 @@ static const struct cdmf_field_layout layout[] = {
 	FIELD(dm_filter_attachment_info, dev), FIELD(dm_filter_attachment_info, type),
 	FIELD(dm_filter_attachment_info, attached_ns), FIELD(dm_filter_attachment_info, flags),
 	FIELD(dm_filter_attachment_info, reserved),
-	FIELD(dm_filter_counters, read_bios), FIELD(dm_filter_counters, read_bytes),
-	FIELD(dm_filter_counters, write_bios), FIELD(dm_filter_counters, write_bytes),
-	FIELD(dm_filter_counters, discard_bios), FIELD(dm_filter_counters, discard_bytes),
-	FIELD(dm_filter_counters, write_zeroes_bios), FIELD(dm_filter_counters, write_zeroes_bytes),
-	FIELD(dm_filter_counters, flush_bios), FIELD(dm_filter_counters, skipped_bios),
-	FIELD(dm_filter_status, attachment), FIELD(dm_filter_status, counters),
+	FIELD(dm_filter_status, attachment),
 	FIELD(dm_filter_status, status_len), FIELD(dm_filter_status, reserved),
 };
 
@@ -45,7 +40,6 @@ size_t cdmf_abi_sizeof(const char *type)
 		{ "dm_filter_reply", sizeof(struct dm_filter_reply) },
 		{ "dm_filter_type_info", sizeof(struct dm_filter_type_info) },
 		{ "dm_filter_attachment_info", sizeof(struct dm_filter_attachment_info) },
-		{ "dm_filter_counters", sizeof(struct dm_filter_counters) },
 		{ "dm_filter_status", sizeof(struct dm_filter_status) },
 	};
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)

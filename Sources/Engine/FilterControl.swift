@@ -32,34 +32,26 @@ public struct KernelAttachment: Sendable, Equatable, Hashable, Codable {
     }
 }
 
-/// Cumulative bio counters of an attachment whose filter type counts (e.g. `stat`).
-public struct BioCounters: Sendable, Equatable, Codable {
-    public var readBios: UInt64 = 0
-    public var readBytes: UInt64 = 0
-    public var writeBios: UInt64 = 0
-    public var writeBytes: UInt64 = 0
-    public var discardBios: UInt64 = 0
-    public var discardBytes: UInt64 = 0
-    public var writeZeroesBios: UInt64 = 0
-    public var writeZeroesBytes: UInt64 = 0
-    public var flushBios: UInt64 = 0
-    public var skippedBios: UInt64 = 0
-
-    public init() {}
-}
-
 /// What STATUS answers for one attachment.
 public struct KernelAttachmentStatus: Sendable, Equatable {
     public var attachment: KernelAttachment
-    /// nil when the filter type keeps no counters.
-    public var counters: BioCounters?
-    /// The filter type's one-line status text.
+    /// The filter type's one-line status text (name=value words); its type decodes it.
     public var text: String
 
-    public init(attachment: KernelAttachment, counters: BioCounters?, text: String) {
+    public init(attachment: KernelAttachment, text: String) {
         self.attachment = attachment
-        self.counters = counters
         self.text = text
+    }
+}
+
+/// What QUERY answers: `count` records in `payload`, laid out as the filter type defines.
+public struct KernelQueryReply: Sendable, Equatable {
+    public var count: Int
+    public var payload: [UInt8]
+
+    public init(count: Int, payload: [UInt8]) {
+        self.count = count
+        self.payload = payload
     }
 }
 
@@ -73,6 +65,8 @@ public protocol FilterControl: Sendable {
     func status(device: DeviceNumber, filter: String) throws(FilterControlError) -> KernelAttachmentStatus
     /// Sends a filter type a message (words, like `dmsetup message`) and returns its reply text.
     func message(device: DeviceNumber, filter: String, text: String) throws(FilterControlError) -> String
+    /// Asks a filter type for structured data (words naming what, e.g. "events 17").
+    func query(device: DeviceNumber, filter: String, text: String) throws(FilterControlError) -> KernelQueryReply
 }
 
 /// A failed filter operation: which operation, on which device and filter, and why.

@@ -7,7 +7,7 @@ import Testing
 @Suite struct CatalogTests {
     /// A catalog with a made-up type that has one option of each kind, to exercise validation.
     let catalog = FilterCatalog(types: [
-        .stat,
+        StatFilterType().spec,
         FilterTypeSpec(
             name: "probe", summary: "test type",
             options: [
@@ -36,7 +36,7 @@ import Testing
     }
 
     @Test func unknownFilterNamesTheKnownOnes() {
-        #expect(throws: CatalogError.unknownFilter(name: "stats", known: ["stat"])) {
+        #expect(throws: CatalogError.unknownFilter(name: "stats", known: ["guard", "stat"])) {
             try FilterCatalog.standard.validate(filter: "stats", options: [:])
         }
         #expect(
@@ -117,12 +117,13 @@ import Testing
             KernelFilterType(name: "stat", version: [1, 0, 2], attachments: 3),
             KernelFilterType(name: "zz-vendor", version: [0, 9, 0], attachments: 0),
         ])
-        #expect(entries.map(\.name) == ["stat", "zz-vendor"])
+        #expect(entries.map(\.name) == ["guard", "stat", "zz-vendor"])
+        #expect(entries[0].known && !entries[0].loaded && entries[0].kernelVersion == nil)
         #expect(
-            entries[0].known && entries[0].loaded && entries[0].kernelVersion == "1.0.2" && entries[0].attachments == 3)
-        #expect(!entries[1].known && entries[1].loaded && entries[1].kernelVersion == "0.9.0")
+            entries[1].known && entries[1].loaded && entries[1].kernelVersion == "1.0.2" && entries[1].attachments == 3)
+        #expect(!entries[2].known && entries[2].loaded && entries[2].kernelVersion == "0.9.0")
         let notLoaded = FilterCatalog.standard.entries(kernelTypes: [])
-        #expect(notLoaded.count == 1 && notLoaded[0].known && !notLoaded[0].loaded && notLoaded[0].kernelVersion == nil)
+        #expect(notLoaded.map(\.name) == ["guard", "stat"] && notLoaded.allSatisfy { $0.known && !$0.loaded })
     }
 
     @Test func optionValuesRoundTripAsPlainJSON() throws {

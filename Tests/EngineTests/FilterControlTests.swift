@@ -99,52 +99,37 @@ import Testing
         #expect(kernel.requests.count == 3)
     }
 
-    @Test func statusDecodesCountersAndText() throws {
+    /// ABI 2: the status is the attachment and the type's text, of any length (no counters struct).
+    @Test func statusDecodesTheAttachmentAndTextOfAnyLength() throws {
+        let long = (0..<1000).map { "word\($0)=\($0)" }.joined(separator: " ")
         let (control, kernel) = control { request, buffer in
             var status = dm_filter_status()
-            status.counters.read_bios = 1
-            status.counters.read_bytes = 4096
-            status.counters.write_bios = 100
-            status.counters.write_bytes = 409_600
-            status.counters.discard_bios = 2
-            status.counters.discard_bytes = 8192
-            status.counters.write_zeroes_bios = 3
-            status.counters.write_zeroes_bytes = 12288
-            status.counters.flush_bios = 5
-            status.counters.skipped_bios = 6
-            let text = Array("reads 1 writes 100".utf8) + [0]
+            let text = Array(long.utf8) + [0]
             status.status_len = UInt32(text.count)
             var raw = KernelReply.bytes(of: status)
             let info = KernelReply.attachmentInfo(dev: DeviceNumber(major: 7, minor: 0), type: "stat", attachedNs: 5)
             raw.replaceSubrange(0..<info.count, with: info)
-            KernelReply.write(
-                buffer, op: request.message.op, count: 1, payload: raw + text, flags: DM_FILTER_REPLY_COUNTERS)
+            KernelReply.write(buffer, op: request.message.op, count: 1, payload: raw + text)
             return 0
         }
         let status = try control.status(device: loop0, filter: "stat")
         #expect(kernel.requests.first?.message.op == DM_FILTER_OP_STATUS.rawValue)
         #expect(status.attachment.device == loop0)
         #expect(status.attachment.filter == "stat")
-        #expect(status.text == "reads 1 writes 100")
-        let counters = try #require(status.counters)
-        #expect(counters.writeBios == 100 && counters.writeBytes == 409_600)
-        #expect(counters.readBios == 1 && counters.readBytes == 4096)
-        #expect(counters.discardBios == 2 && counters.discardBytes == 8192)
-        #expect(counters.writeZeroesBios == 3 && counters.writeZeroesBytes == 12288)
-        #expect(counters.flushBios == 5 && counters.skippedBios == 6)
+        #expect(status.text == long)
+        #expect(status.text.utf8.count > Int(DM_FILTER_TEXT_MAX))
     }
 
-    @Test func statusWithoutTheCountersFlagHasNoCounters() throws {
-        let (control, _) = control { request, buffer in
-            var raw = KernelReply.bytes(of: dm_filter_status())
-            let info = KernelReply.attachmentInfo(dev: DeviceNumber(major: 7, minor: 0), type: "guard", attachedNs: 5)
-            raw.replaceSubrange(0..<info.count, with: info)
-            KernelReply.write(buffer, op: request.message.op, count: 1, payload: raw)
+    @Test func querySendsItsWordsAndReturnsTheRecords() throws {
+        let records: [UInt8] = Array(0..<48)
+        let (control, kernel) = control { request, buffer in
+            KernelReply.write(buffer, op: request.message.op, count: 3, payload: records)
             return 0
         }
-        let status = try control.status(device: loop0, filter: "guard")
-        #expect(status.counters == nil)
-        #expect(status.text == "")
+        let reply = try control.query(device: loop0, filter: "guard", text: "events 17")
+        #expect(kernel.requests.first?.message.op == DM_FILTER_OP_QUERY.rawValue)
+        #expect(kernel.requests.first?.text == "events 17")
+        #expect(reply == KernelQueryReply(count: 3, payload: records))
     }
 
     @Test func messageSendsTheTextAndReturnsTheReply() throws {
@@ -177,7 +162,7 @@ import Testing
             (
                 "another ABI version",
                 { request, buffer in
-                    KernelReply.write(buffer, op: request.message.op, count: 0, payload: [], abi: 2)
+                    KernelReply.write(buffer, op: request.message.op, count: 0, payload: [], abi: 1)
                     return 0
                 }
             ),

@@ -77,6 +77,9 @@ struct FakeCatalog: FilterCatalogView {
         }
     }
 
+    /// The real units: status decoding and operations are the types' own, even behind this fake.
+    func unit(named name: String) -> (any FilterType)? { FilterCatalog.standard.unit(named: name) }
+
     func entries(kernelTypes: [KernelFilterType]) -> [FilterTypeSummary] {
         ["stat", "guard"].map { name in
             let k = kernelTypes.first { $0.name == name }

@@ -93,10 +93,31 @@ final class FakeFilterControl: FilterControl, @unchecked Sendable {
         guard let a = attachments.first(where: { $0.device == device && $0.filter == filter }) else {
             throw error(.notAttached, "status", device)
         }
+        if filter == "guard" {
+            return KernelAttachmentStatus(
+                attachment: a,
+                text: KernelStatusText.guardLine(
+                    ranges: "0+1048576", events: 2, denied: ["write": (2, 8192)]))
+        }
         var c = BioCounters()
         c.writeBios = 100
         c.writeBytes = 409600
-        return KernelAttachmentStatus(attachment: a, counters: c, text: "w 100")
+        return KernelAttachmentStatus(attachment: a, text: KernelStatusText.stat(c))
+    }
+
+    /// guard's "events SINCE": two write denials, sequence 1 and 2, of which those after SINCE.
+    func query(device: DeviceNumber, filter: String, text: String) throws(FilterControlError) -> KernelQueryReply {
+        guard attachments.contains(where: { $0.device == device && $0.filter == filter }) else {
+            throw error(.notAttached, "query", device)
+        }
+        let words = text.split(separator: " ")
+        guard filter == "guard", words.first == "events", let since = UInt64(words.count > 1 ? words[1] : "0") else {
+            throw error(.invalid, "query", device)
+        }
+        let all: [(seq: UInt64, timeNs: UInt64, offset: UInt64, length: UInt32, op: UInt8, verdict: UInt8)] = [
+            (1, 1_700_000_000_000_000_000, 0, 4096, 1, 0), (2, 1_700_000_001_000_000_000, 8192, 4096, 1, 0),
+        ]
+        return KernelStatusText.guardEvents(total: 2, dropped: 0, events: all.filter { $0.seq > since })
     }
 
     func message(device: DeviceNumber, filter: String, text: String) throws(FilterControlError) -> String {

@@ -1,4 +1,5 @@
 // PeersFanOutTests: cluster-wide listings: every member's items with its host, per-host errors, partial, filters.
+import Engine
 import Foundation
 import Testing
 

@@ -1,4 +1,5 @@
 // PeersForwarderTests: /v1/hosts/{peer}/... goes to the peer's /v1/hosts/local/... intact, answers come back unchanged.
+import Engine
 import Foundation
 import Testing
 

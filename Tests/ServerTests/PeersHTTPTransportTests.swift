@@ -1,4 +1,5 @@
 // PeersHTTPTransportTests: the real client against real in-process servers: streams pass through, refusals, silence, TLS trust.
+import Engine
 import Foundation
 import Synchronization
 import Testing

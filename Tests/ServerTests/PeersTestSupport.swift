@@ -1,4 +1,5 @@
 // PeersTestSupport: in-process peers for the peers-layer tests (a transport that calls handlers, fixed host facts).
+import Engine
 import Foundation
 import Synchronization
 

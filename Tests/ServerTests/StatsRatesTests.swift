@@ -53,25 +53,26 @@ import Testing
         let start = clock.now
         let before = StatsSample(
             target: t, time: Date(), instant: start, attachedAt: Date(timeIntervalSince1970: 1),
-            counters: counters(reads: 50, readBytes: 50), statusText: "", latency: nil)
+            filterStatus: FilterStatus(fields: [:], counters: counters(reads: 50, readBytes: 50)), latency: nil)
         let after = StatsSample(
             target: t, time: Date(), instant: start + .seconds(2), attachedAt: Date(timeIntervalSince1970: 2),
-            counters: counters(reads: 60, readBytes: 60), statusText: "", latency: nil)
+            filterStatus: FilterStatus(fields: [:], counters: counters(reads: 60, readBytes: 60)), latency: nil)
         let s = StatsSnapshot(current: after, previous: before)
         #expect(s.interval == 2)
         #expect(s.rates?.readBios == 30)
     }
 
-    @Test func keyValueStatusBecomesFields() {
-        let f = FilterStatusText.fields("read_bios=12 mode=ro write_bytes=4096")
-        #expect(f["read_bios"] == .int(12))
+    /// A type this build does not know: its words become camelCase fields, numbers as numbers.
+    @Test func unknownTypesKeyValueStatusBecomesCamelCaseFields() {
+        let f = FilterStatus.generic(text: "read_bios=12 mode=ro write_bytes=4096").fields
+        #expect(f["readBios"] == .int(12))
         #expect(f["mode"] == .string("ro"))
-        #expect(f["write_bytes"] == .int(4096))
+        #expect(f["writeBytes"] == .int(4096))
     }
 
     @Test func otherStatusIsKeptWholeAsText() {
-        #expect(FilterStatusText.fields("tracking 3 blocks") == ["text": .string("tracking 3 blocks")])
-        #expect(FilterStatusText.fields("a=1 a=2") == ["text": .string("a=1 a=2")])
-        #expect(FilterStatusText.fields("") == [:])
+        #expect(FilterStatus.generic(text: "tracking 3 blocks").fields == ["text": .string("tracking 3 blocks")])
+        #expect(FilterStatus.generic(text: "a=1 a=2").fields == ["text": .string("a=1 a=2")])
+        #expect(FilterStatus.generic(text: "").fields == [:])
     }
 }

@@ -49,7 +49,7 @@ import Testing
         }
         #expect(counters["readBytes"] as? Int == 12288)
         #expect(Set((o["rates"] as? [String: Any])?.keys.map { $0 } ?? []) == Set(counters.keys))
-        #expect((o["filterStatus"] as? [String: Any])?["read_bios"] as? Int == 3)
+        #expect((o["filterStatus"] as? [String: Any])?["readBios"] as? Int == 3)
         #expect((o["interval"] as? Double ?? 0) > 0)
     }
 

@@ -127,7 +127,7 @@ import Testing
         // The whole delta fell into this tick's interval.
         let rate = try #require(rates["writeBios"] as? Double)
         #expect(abs(rate * interval - 100) < 0.001)
-        #expect((object["filterStatus"] as? [String: Any])?["write_bios"] as? Int == 100)
+        #expect((object["filterStatus"] as? [String: Any])?["writeBios"] as? Int == 100)
     }
 
     @Test func detachingEndsTheStreamsWithAFinalEvent() async throws {

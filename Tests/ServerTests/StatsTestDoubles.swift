@@ -68,13 +68,16 @@ final class StatsFakeControl: FilterControl {
         guard let c = s.counters[device], let at = s.attachedAt[device] else {
             throw fail("status", .notAttached, device)
         }
-        let text =
-            "read_bios=\(c.readBios) read_bytes=\(c.readBytes) write_bios=\(c.writeBios) write_bytes=\(c.writeBytes)"
         return KernelAttachmentStatus(
-            attachment: KernelAttachment(device: device, filter: filter, attachedAt: at), counters: c, text: text)
+            attachment: KernelAttachment(device: device, filter: filter, attachedAt: at),
+            text: KernelStatusText.stat(c))
     }
 
     func message(device: DeviceNumber, filter: String, text: String) throws(FilterControlError) -> String { "" }
+
+    func query(device: DeviceNumber, filter: String, text: String) throws(FilterControlError) -> KernelQueryReply {
+        throw fail("query", .invalid, device)
+    }
 }
 
 final class StatsFakeDirectory: AttachmentDirectory {

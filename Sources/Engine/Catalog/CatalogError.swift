@@ -10,6 +10,10 @@ public enum CatalogError: Error, Sendable, Equatable, CustomStringConvertible {
     case missingRequired(filter: String, option: String)
     /// A string the kernel's word-based option text cannot carry.
     case unsafeText(filter: String, option: String, reason: String)
+    /// A value of the right JSON type that its kind refuses (a size, path or range).
+    case invalid(filter: String, option: String, reason: String)
+    /// A `.device` option names no block device (or one that cannot be used).
+    case unresolvableDevice(option: String, text: String, reason: String)
 
     public var description: String {
         switch self {
@@ -32,6 +36,10 @@ public enum CatalogError: Error, Sendable, Equatable, CustomStringConvertible {
             return "filter '\(filter)' needs option '\(option)'"
         case .unsafeText(let filter, let option, let reason):
             return "option '\(option)' of filter '\(filter)' cannot be passed to the kernel: \(reason)"
+        case .invalid(let filter, let option, let reason):
+            return "option '\(option)' of filter '\(filter)' is invalid: \(reason)"
+        case .unresolvableDevice(let option, let text, let reason):
+            return "option '\(option)' names '\(text)', which is not a usable block device: \(reason)"
         }
     }
 
@@ -40,6 +48,10 @@ public enum CatalogError: Error, Sendable, Equatable, CustomStringConvertible {
         case .bool: "a boolean"
         case .int: "an integer"
         case .string: "a string"
+        case .size: "a size"
+        case .path: "a path"
+        case .device: "a device"
+        case .ranges: "a list of ranges"
         }
     }
 }

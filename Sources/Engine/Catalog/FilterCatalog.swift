@@ -32,17 +32,44 @@ public struct CatalogEntry: Sendable, Equatable, Codable {
 
 public struct FilterCatalog: Sendable {
     public let types: [FilterTypeSpec]
+    /// The types' units (status decoding, operations), by name; a catalog made from bare specs has none.
+    private let units: [String: any FilterType]
 
-    /// Every filter type this build of dmflt knows (see FilterTypes/BuiltInFilterTypes.swift).
-    public static let standard = FilterCatalog(types: FilterTypeSpec.builtIn)
+    /// Every filter type this build of dmflt knows (FilterTypes/AllFilterTypes.swift).
+    public static let standard = FilterCatalog(units: AllFilterTypes.list)
 
     public init(types: [FilterTypeSpec]) {
         self.types = types.sorted { $0.name < $1.name }
+        units = [:]
+    }
+
+    public init(units: [any FilterType]) {
+        types = units.map(\.spec).sorted { $0.name < $1.name }
+        self.units = Dictionary(units.map { ($0.spec.name, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
     public func spec(named name: String) -> FilterTypeSpec? { types.first { $0.name == name } }
 
-    public func validate(filter: String, options: [String: OptionValue]) throws(CatalogError) -> ValidatedOptions {
+    public func unit(named name: String) -> (any FilterType)? { units[name] }
+
+    /// Every type's unit, by name.
+    public var allUnits: [any FilterType] { units.keys.sorted().compactMap { units[$0] } }
+
+    /// The status of an attachment of `filter`, decoded by its type; a type this build does not
+    /// know, or a status its decoder cannot read, falls back to the generic reading of the words.
+    public func status(filter: String, text: String) -> FilterStatus {
+        guard let unit = units[filter] else { return .generic(text: text) }
+        do { return try unit.status(text: text) } catch { return .generic(text: text) }
+    }
+
+    /// `resolveDevice` turns a `.device` option's text into the device it names (as attach resolves
+    /// its own device); without it, a type with a device option cannot be validated.
+    public func validate(
+        filter: String, options: [String: OptionValue],
+        resolveDevice: (String) throws(CatalogError) -> DeviceNumber = { text throws(CatalogError) in
+            throw .unresolvableDevice(option: "", text: text, reason: "no device resolver here")
+        }
+    ) throws(CatalogError) -> ValidatedOptions {
         guard let spec = spec(named: filter) else {
             throw .unknownFilter(name: filter, known: types.map(\.name))
         }
@@ -52,51 +79,16 @@ public struct FilterCatalog: Sendable {
         var values: [String: OptionValue] = [:]
         var words: [String] = []
         for option in spec.options {
-            guard let value = options[option.name] ?? option.defaultValue else {
+            guard let given = options[option.name] ?? option.defaultValue else {
+                if option.optional { continue }
                 throw .missingRequired(filter: filter, option: option.name)
             }
-            try Self.check(value, against: option, filter: filter)
+            let (value, kernelValue) = try OptionCheck(option: option, filter: filter).check(
+                given, resolveDevice: resolveDevice)
             values[option.name] = value
-            if option.scope == .kernel { words.append("\(option.name)=\(value)") }
+            if option.scope == .kernel { words.append("\(option.name)=\(kernelValue)") }
         }
         return ValidatedOptions(kernelText: words.joined(separator: " "), values: values)
-    }
-
-    private static func check(_ value: OptionValue, against option: FilterOptionSpec, filter: String)
-        throws(CatalogError)
-    {
-        guard value.kind == option.kind else {
-            throw .wrongType(filter: filter, option: option.name, expected: option.kind, got: value.kind)
-        }
-        switch value {
-        case .int(let number):
-            if let minimum = option.minimum, number < minimum {
-                throw .outOfRange(
-                    filter: filter, option: option.name, value: number, minimum: minimum, maximum: option.maximum)
-            }
-            if let maximum = option.maximum, number > maximum {
-                throw .outOfRange(
-                    filter: filter, option: option.name, value: number, minimum: option.minimum, maximum: maximum)
-            }
-        case .string(let text):
-            if let allowed = option.allowedValues, !allowed.contains(text) {
-                throw .notAllowed(filter: filter, option: option.name, value: text, allowed: allowed)
-            }
-            // Kernel option text is whitespace-separated name=value words.
-            if option.scope == .kernel {
-                if text.isEmpty { throw .unsafeText(filter: filter, option: option.name, reason: "it is empty") }
-                if text.unicodeScalars.contains(where: { $0.properties.isWhitespace || $0.value < 0x20 || $0 == "=" }) {
-                    throw .unsafeText(
-                        filter: filter, option: option.name,
-                        reason: "it contains whitespace, a control character or '='")
-                }
-                if text.utf8.count > 1024 {
-                    throw .unsafeText(filter: filter, option: option.name, reason: "it is longer than 1024 bytes")
-                }
-            }
-        case .bool:
-            break
-        }
     }
 
     /// The catalog merged with what the kernel reports: every known type (loaded or not) and every

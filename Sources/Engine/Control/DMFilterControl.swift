@@ -57,6 +57,13 @@ public final class DMFilterControl: FilterControl {
         return try decode(request) { reply throws(FilterWireError) in try reply.messageText() }
     }
 
+    public func query(device: DeviceNumber, filter: String, text: String) throws(FilterControlError)
+        -> KernelQueryReply
+    {
+        let request = FilterRequest(operation: .query, device: device, filter: filter, text: text)
+        return try perform(request).queryReply()
+    }
+
     private func decode<T>(_ request: FilterRequest, _ body: (FilterReply) throws(FilterWireError) -> T)
         throws(FilterControlError) -> T
     {

@@ -28,6 +28,7 @@ extension FilterControlError {
         case .list: return "list the kernel's filter attachments"
         case .status: return "read the status of \(filter) on \(device)"
         case .message: return "send a message to \(filter) on \(device)"
+        case .query: return "query \(filter) on \(device)"
         }
     }
 
@@ -50,7 +51,7 @@ extension FilterControlError {
         case EINVAL:
             kind = .invalid
             why =
-                request.operation == .attach || request.operation == .message
+                [.attach, .message, .query].contains(request.operation)
                 ? "the kernel refused the request or the filter \(filter) refused its text as invalid"
                 : "the kernel refused the request as malformed"
         case ENODEV:

@@ -10,6 +10,7 @@ enum FilterOperation: UInt32, Sendable, CaseIterable {
     case list = 4
     case status = 5
     case message = 6
+    case query = 7
 
     /// The name `FilterControlError.operation` carries.
     var name: String {
@@ -20,6 +21,7 @@ enum FilterOperation: UInt32, Sendable, CaseIterable {
         case .list: "list"
         case .status: "status"
         case .message: "message"
+        case .query: "query"
         }
     }
 }
@@ -71,7 +73,6 @@ struct FilterIoctlBuffer {
     /// The dm interface version a request claims: 4.0.0 is accepted by every dm-mod of major 4.
     static let requestVersion: (UInt32, UInt32, UInt32) = (4, 0, 0)
     static let bufferFullFlag = UInt32(DM_BUFFER_FULL_FLAG)
-    static let countersValidFlag = UInt32(DM_FILTER_REPLY_COUNTERS)
 
     /// The smallest buffer that holds this request and a reply header.
     static func minimumSize(for request: FilterRequest) -> Int {
@@ -237,25 +238,10 @@ extension FilterReply {
             throw .malformed("the status text claims \(textLength) bytes but \(payload.count - fixed) follow")
         }
         let text = textLength == 0 ? "" : try Self.cString(payload[fixed..<fixed + textLength], field: "status text")
-        var counters: BioCounters?
-        if flags & FilterIoctlBuffer.countersValidFlag != 0 {
-            let c = status.counters
-            var value = BioCounters()
-            value.readBios = c.read_bios
-            value.readBytes = c.read_bytes
-            value.writeBios = c.write_bios
-            value.writeBytes = c.write_bytes
-            value.discardBios = c.discard_bios
-            value.discardBytes = c.discard_bytes
-            value.writeZeroesBios = c.write_zeroes_bios
-            value.writeZeroesBytes = c.write_zeroes_bytes
-            value.flushBios = c.flush_bios
-            value.skippedBios = c.skipped_bios
-            counters = value
-        }
-        return KernelAttachmentStatus(
-            attachment: try Self.attachment(status.attachment), counters: counters, text: text)
+        return KernelAttachmentStatus(attachment: try Self.attachment(status.attachment), text: text)
     }
+
+    func queryReply() -> KernelQueryReply { KernelQueryReply(count: count, payload: payload) }
 
     func messageText() throws(FilterWireError) -> String {
         payload.isEmpty ? "" : try Self.cString(payload, field: "message reply")

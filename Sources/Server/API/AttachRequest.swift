@@ -1,4 +1,5 @@
 // AttachRequest: the body of POST/PUT .../attachments, checked strictly before anything is resolved.
+import Engine
 import Foundation
 
 struct AttachRequest: Sendable, Equatable {

@@ -20,6 +20,8 @@ struct AttachmentResource: Sendable, Encodable {
     var attachedAt: Date?
     /// Only on GET of one attached attachment whose filter counts bios.
     var counters: BioCounters?
+    /// The filter type's own status (`status.filter`), only on GET of one attached attachment.
+    var filterStatus: [String: JSONValue]?
 
     init(_ row: AttachmentRow, host: String, current: DeviceLabel?) {
         id = row.id
@@ -46,7 +48,7 @@ struct AttachmentResource: Sendable, Encodable {
 
     func encode(to encoder: any Encoder) throws {
         enum K: String, CodingKey { case id, host, device, filter, options, createdAt, status }
-        enum S: String, CodingKey { case phase, error, attachedAt, counters }
+        enum S: String, CodingKey { case phase, error, attachedAt, counters, filter }
         var c = encoder.container(keyedBy: K.self)
         try c.encode(id, forKey: .id)
         try c.encode(host, forKey: .host)
@@ -59,6 +61,7 @@ struct AttachmentResource: Sendable, Encodable {
         try s.encode(error, forKey: .error)
         try s.encode(attachedAt, forKey: .attachedAt)
         try s.encodeIfPresent(counters, forKey: .counters)
+        try s.encodeIfPresent(filterStatus, forKey: .filter)
     }
 }
 

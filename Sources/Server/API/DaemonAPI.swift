@@ -1,4 +1,4 @@
-// DaemonAPI: the v1 routes of this host and their handlers (peers and stats come in their own issues).
+// DaemonAPI: the v1 routes of this host and their handlers (peers and stats register theirs beside them).
 import Engine
 import Foundation
 
@@ -13,7 +13,8 @@ struct DaemonAPI: Sendable {
     let hostCache = EncodedBodyCache<HostResource>()
     let healthCache = EncodedBodyCache<HealthResource>()
 
-    func register(into router: inout Router) {
+    /// `members`: whether GET /v1/hosts is this host alone; a cluster registers its own.
+    func register(into router: inout Router, members: Bool = true) {
         router.get("/v1/health") { _ in try healthCache.response(for: HealthResource()) { try Response.json($0) } }
         router.get("/v1/host") { _ in
             // Probed on every request; only the encoding is reused while the facts are equal.
@@ -21,7 +22,7 @@ struct DaemonAPI: Sendable {
                 try Response.json($0)
             }
         }
-        router.get("/v1/hosts") { _ in try listHosts() }
+        if members { router.get("/v1/hosts") { _ in try listHosts() } }
         router.get("/v1/filters") { _ in try listFilters() }
         router.get("/v1/hosts/{host}/devices") { r in
             try checkHost(r)
@@ -57,6 +58,7 @@ struct DaemonAPI: Sendable {
             return try Response.json(
                 MessageReplyResource(reply: try await service.message(id: id, text: message.message)))
         }
+        FilterOperationRoutes(api: self).register(into: &router)
     }
 
     // MARK: handlers
@@ -101,8 +103,12 @@ struct DaemonAPI: Sendable {
         guard var one = try attachment(id) else {
             throw Problem.notFound("No attachment \(id) on this host.")
         }
-        if one.phase == AttachmentPhase.attached.rawValue || one.phase == "unmanaged" {
-            one.counters = (try? service.control.status(device: one.device.dev, filter: one.filter))?.counters
+        if one.phase == AttachmentPhase.attached.rawValue || one.phase == "unmanaged",
+            let status = try? service.control.status(device: one.device.dev, filter: one.filter)
+        {
+            let decoded = service.catalog.filterStatus(filter: one.filter, text: status.text)
+            one.counters = decoded.counters
+            one.filterStatus = decoded.fields
         }
         return try Response.json(one)
     }
@@ -140,7 +146,7 @@ struct DaemonAPI: Sendable {
     }
 
     /// One attachment by id: its row, or (for an `unmanaged-` id) the kernel's list.
-    private func attachment(_ id: String) throws(Problem) -> AttachmentResource? {
+    func attachment(_ id: String) throws(Problem) -> AttachmentResource? {
         let row: AttachmentRow?
         do { row = try service.store.row(id: id) } catch { throw Problem.store(error) }
         if let row { return AttachmentResource(row, host: hostName, current: service.devices.device(row.dev)?.label) }
@@ -148,7 +154,7 @@ struct DaemonAPI: Sendable {
         return try allAttachments().first { $0.id == id }
     }
 
-    private func checkHost(_ request: Request) throws(Problem) {
+    func checkHost(_ request: Request) throws(Problem) {
         let host = request.pathParameters["host"] ?? ""
         guard host == hostName || host == "local" else {
             throw Problem(
@@ -159,7 +165,7 @@ struct DaemonAPI: Sendable {
         }
     }
 
-    private func attachmentID(_ request: Request) throws(Problem) -> String {
+    func attachmentID(_ request: Request) throws(Problem) -> String {
         let id = request.pathParameters["id"] ?? ""
         try AttachmentID.validateSyntax(id)
         return id

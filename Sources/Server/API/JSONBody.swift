@@ -1,4 +1,5 @@
 // JSONBody: strict reading of a request body: JSON content type, well-formed, an object with known fields only.
+import Engine
 import Foundation
 
 struct JSONBody {

@@ -17,9 +17,10 @@ struct Daemon {
         let registry = PrometheusCollectorRegistry()
         let control = CountingFilterControl(DMFilterControl(), registry: registry)
         let stats = StatsServiceBox()
+        let devices = InventoryDeviceDirectory(inventory: DeviceInventory())
         let service = AttachmentService(
-            store: store, control: control, devices: InventoryDeviceDirectory(inventory: DeviceInventory()),
-            catalog: EngineFilterCatalog(catalog: .standard),
+            store: store, control: control, devices: devices,
+            catalog: EngineFilterCatalog(catalog: .standard, devices: devices),
             detached: { id in stats.value?.attachmentDetached(id: id) })
         stats.value = StatsService(
             control: control, directory: AttachmentServiceDirectory(service: service, hostName: settings.hostName),
@@ -45,10 +46,10 @@ struct Daemon {
         var local = Router()
         api.register(into: &local)
         statsService.register(on: &local)
-        // The cluster's routes go first: the router takes the first match and GET /v1/hosts is theirs.
+        // GET /v1/hosts is the cluster's (every member, not only this host): the API leaves it out here.
         var router = Router()
         cluster.register(into: &router, localRoutes: local)
-        api.register(into: &router)
+        api.register(into: &router, members: false)
         statsService.register(on: &router)
         let app = HTTPApplication(
             router: router,

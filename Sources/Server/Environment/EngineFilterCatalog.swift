@@ -3,6 +3,8 @@ import Engine
 
 struct EngineFilterCatalog: FilterCatalogView {
     let catalog: FilterCatalog
+    /// Resolves options of the `device` kind, as attach resolves its own device.
+    var devices: (any DeviceDirectory)?
 
     func validate(filter: String, options: [String: JSONValue]) throws(FilterSpecRejection) -> ValidatedFilterSpec {
         var values: [String: OptionValue] = [:]
@@ -15,7 +17,15 @@ struct EngineFilterCatalog: FilterCatalogView {
             }
         }
         do {
-            let validated = try catalog.validate(filter: filter, options: values)
+            let validated = try catalog.validate(filter: filter, options: values) { text throws(CatalogError) in
+                switch devices?.lookup(text) {
+                case .present(let d): return d.dev
+                case .absent(let dev):
+                    throw .unresolvableDevice(option: "", text: text, reason: "no block device has \(dev) now")
+                case .invalid(let why): throw .unresolvableDevice(option: "", text: text, reason: why)
+                case nil: throw .unresolvableDevice(option: "", text: text, reason: "devices cannot be looked up here")
+                }
+            }
             return ValidatedFilterSpec(
                 filter: filter, options: validated.values.mapValues(Self.json), kernelText: validated.kernelText)
         } catch {
@@ -31,6 +41,8 @@ struct EngineFilterCatalog: FilterCatalogView {
                 options: e.options.map { .init(name: $0.name, type: $0.kind.rawValue, summary: $0.summary) })
         }
     }
+
+    func unit(named name: String) -> (any FilterType)? { catalog.unit(named: name) }
 
     private static func json(_ v: OptionValue) -> JSONValue {
         switch v {

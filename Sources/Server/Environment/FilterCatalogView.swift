@@ -44,4 +44,14 @@ protocol FilterCatalogView: Sendable {
     /// Options arrive as JSON scalars (bool, integer or string); anything else is refused before this.
     func validate(filter: String, options: [String: JSONValue]) throws(FilterSpecRejection) -> ValidatedFilterSpec
     func entries(kernelTypes: [KernelFilterType]) -> [FilterTypeSummary]
+    /// The type's unit (status decoding, operations); nil for a type this build does not know.
+    func unit(named name: String) -> (any FilterType)?
+}
+
+extension FilterCatalogView {
+    /// An attachment's status as its type reads it, or the generic reading of its words.
+    func filterStatus(filter: String, text: String) -> FilterStatus {
+        guard let unit = unit(named: filter) else { return .generic(text: text) }
+        do { return try unit.status(text: text) } catch { return .generic(text: text) }
+    }
 }

@@ -1,4 +1,4 @@
-// Router: matches method and path against route templates like "/v1/hosts/{host}/attachments/{id}".
+// Router: matches method and path against route templates like "/v1/hosts/{host}/attachments/{id}", most specific first.
 import Foundation
 
 public struct Router: Sendable {
@@ -6,6 +6,8 @@ public struct Router: Sendable {
         var method: String
         var template: String
         var segments: [Segment]
+        /// Routes of one shape (same literals, parameters in the same places) share this number.
+        var shapeID: Int
         var handler: Handler
     }
 
@@ -25,11 +27,38 @@ public struct Router: Sendable {
 
     public init() {}
 
+    /// A second route with the same method and the same shape (literals equal, parameters anywhere
+    /// named) is a programming error: which one answered would depend on the order of registration.
     public mutating func add(_ method: String, _ template: String, _ handler: @escaping Handler) {
         let segments = Router.split(template).map { s -> Segment in
             s.hasPrefix("{") && s.hasSuffix("}") ? .parameter(String(s.dropFirst().dropLast())) : .literal(s)
         }
-        routes.append(Route(method: method, template: template, segments: segments, handler: handler))
+        let shape = Router.shape(segments)
+        let sameShape = routes.first { Router.shape($0.segments) == shape }
+        precondition(
+            sameShape == nil || !routes.contains { $0.shapeID == sameShape!.shapeID && $0.method == method },
+            "route \(method) \(template) is registered twice")
+        let shapeID = sameShape?.shapeID ?? (routes.map(\.shapeID).max() ?? -1) + 1
+        routes.append(
+            Route(method: method, template: template, segments: segments, shapeID: shapeID, handler: handler))
+    }
+
+    /// Literals as themselves, parameters as nil: two templates of one shape match the same paths.
+    static func shape(_ segments: [Segment]) -> [String?] {
+        segments.map { if case .literal(let l) = $0 { l } else { nil } }
+    }
+
+    /// Whether `a` is more specific than `b`: at the first position where one has a literal and the
+    /// other a parameter, the literal wins ("/attachments/{id}/stats" before "/attachments/{id}/{operation}").
+    static func moreSpecific(_ a: [Segment], than b: [Segment]) -> Bool {
+        for (x, y) in zip(a, b) {
+            switch (x, y) {
+            case (.literal, .parameter): return true
+            case (.parameter, .literal): return false
+            default: continue
+            }
+        }
+        return false
     }
 
     public mutating func get(_ t: String, _ h: @escaping Handler) { add("GET", t, h) }
@@ -40,22 +69,39 @@ public struct Router: Sendable {
     public func match(method: String, path: String) -> Match {
         // Substrings of the path: only the parameters' values become Strings.
         let parts = path.split(separator: "/", omittingEmptySubsequences: true)
+        // The most specific template that matches the path decides, whatever the registration order;
+        // its methods are the path's (405 with Allow for any other).
+        var best: Route?
+        for route in routes where Router.matches(route.segments, parts) {
+            if best.map({ Router.moreSpecific(route.segments, than: $0.segments) }) ?? true { best = route }
+        }
+        guard let best else { return .notFound }
+        var get: Route?
         var allowed: [String] = []
-        var allowedTemplate: String?
-        for route in routes {
-            guard let params = Router.bind(route.segments, parts) else { continue }
-            if route.method == method || (method == "HEAD" && route.method == "GET") {
+        for route in routes where route.shapeID == best.shapeID {
+            if route.method == method, let params = Router.bind(route.segments, parts) {
                 return .found(route.handler, template: route.template, parameters: params)
             }
+            if route.method == "GET" { get = route }
             allowed.append(route.method)
-            allowedTemplate = allowedTemplate ?? route.template
         }
-        if let t = allowedTemplate { return .methodNotAllowed(template: t, allowed: allowed) }
-        return .notFound
+        if method == "HEAD", let get, let params = Router.bind(get.segments, parts) {
+            return .found(get.handler, template: get.template, parameters: params)
+        }
+        return .methodNotAllowed(template: best.template, allowed: allowed)
     }
 
     static func split(_ path: String) -> [String] {
         path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+    }
+
+    /// `bind` without making the parameters' values.
+    static func matches(_ segments: [Segment], _ parts: [Substring]) -> Bool {
+        guard segments.count == parts.count else { return false }
+        for (s, p) in zip(segments, parts) {
+            if case .literal(let l) = s, l != p { return false }
+        }
+        return true
     }
 
     static func bind(_ segments: [Segment], _ parts: [Substring]) -> [String: String]? {

@@ -1,4 +1,5 @@
 // PeerFanOut: cluster-wide GET /v1/attachments and /v1/devices: every member at once, partial when some fail.
+import Engine
 import Foundation
 
 struct PeerFanOut: Sendable {

@@ -1,4 +1,5 @@
 // PeerHealthChecker: asks every peer's GET /v1/host on a fixed interval and records up/down in the directory.
+import Engine
 import Foundation
 
 struct PeerHealthChecker: Sendable {

@@ -12,6 +12,7 @@ struct CountingFilterControl: FilterControl {
     private let listCount: Counter
     private let statusCount: Counter
     private let messageCount: Counter
+    private let queryCount: Counter
 
     init(_ inner: any FilterControl, registry: PrometheusCollectorRegistry) {
         self.inner = inner
@@ -24,6 +25,7 @@ struct CountingFilterControl: FilterControl {
         listCount = counter("list")
         statusCount = counter("status")
         messageCount = counter("message")
+        queryCount = counter("query")
     }
 
     func listTypes() throws(FilterControlError) -> [KernelFilterType] {
@@ -54,5 +56,10 @@ struct CountingFilterControl: FilterControl {
     func message(device: DeviceNumber, filter: String, text: String) throws(FilterControlError) -> String {
         messageCount.increment()
         return try inner.message(device: device, filter: filter, text: text)
+    }
+
+    func query(device: DeviceNumber, filter: String, text: String) throws(FilterControlError) -> KernelQueryReply {
+        queryCount.increment()
+        return try inner.query(device: device, filter: filter, text: text)
     }
 }

@@ -21,6 +21,8 @@ final class MetricsExporter: Sendable {
         var exported = BioCounters()
         var attachedAt: Date?
         var latency: Counterpart?
+        var typeMetrics = FilterTypeMetrics()
+        var typeAttachedAt: Date?
     }
 
     private struct Counterpart {
@@ -137,6 +139,13 @@ final class MetricsExporter: Sendable {
             s.attachedAt = sample.attachedAt
         }
         if case .sample(let dm) = sample.latency { applyLatency(dm, to: &s) }
+        let metrics = sample.filterStatus.metrics
+        if !metrics.isEmpty {
+            let restarted = s.typeAttachedAt != nil && s.typeAttachedAt != sample.attachedAt
+            s.typeMetrics.apply(
+                metrics, filter: s.target.filter, attachment: s.target.id, restarted: restarted, registry: registry)
+            s.typeAttachedAt = sample.attachedAt
+        }
     }
 
     private static func advance(_ counter: Counter, from: UInt64, to: UInt64, restarted: Bool) {
@@ -180,5 +189,6 @@ final class MetricsExporter: Sendable {
         for (_, c, _) in s.bios + s.bytes { registry.unregisterCounter(c) }
         if let c = s.skipped { registry.unregisterCounter(c) }
         if let l = s.latency { registry.unregisterValueHistogram(l.histogram) }
+        s.typeMetrics.unregisterAll(registry)
     }
 }

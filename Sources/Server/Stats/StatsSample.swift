@@ -9,9 +9,8 @@ struct StatsSample: Sendable {
     var instant: ContinuousClock.Instant
     /// When the kernel says the filter was attached: a new value means a re-attach, so counters restarted.
     var attachedAt: Date
-    /// nil when the filter type keeps no counters.
-    var counters: BioCounters?
-    var statusText: String
+    /// The filter's status as its type reads it (`status.filter`, counters, metrics).
+    var filterStatus: FilterStatus
     var latency: LatencyReading?
 }
 
@@ -19,4 +18,9 @@ struct StatsSample: Sendable {
 enum LatencyReading: Sendable {
     case sample(DMStatsSample)
     case unavailable(String)
+}
+
+extension StatsSample {
+    /// nil when the filter type keeps no counters.
+    var counters: BioCounters? { filterStatus.counters }
 }

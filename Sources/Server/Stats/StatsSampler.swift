@@ -8,12 +8,14 @@ import Synchronization
 final class StatsSampler: Sendable {
     let control: any FilterControl
     let latency: (any LatencySource)?
+    let catalog: FilterCatalog
     private let latest = Mutex<[String: StatsSample]>([:])
     private let clock = ContinuousClock()
 
-    init(control: any FilterControl, latency: (any LatencySource)?) {
+    init(control: any FilterControl, latency: (any LatencySource)?, catalog: FilterCatalog = .standard) {
         self.control = control
         self.latency = latency
+        self.catalog = catalog
     }
 
     func sample(_ target: StatsTarget) throws(FilterControlError) -> StatsSample {
@@ -21,7 +23,7 @@ final class StatsSampler: Sendable {
         let reading = target.wantsLatency ? latency?.read(target) : nil
         let s = StatsSample(
             target: target, time: Date(), instant: clock.now, attachedAt: status.attachment.attachedAt,
-            counters: status.counters, statusText: status.text, latency: reading)
+            filterStatus: catalog.status(filter: target.filter, text: status.text), latency: reading)
         latest.withLock { $0[target.id] = s }
         return s
     }

@@ -2,8 +2,8 @@
 import Engine
 import Foundation
 
-/// `filter` is the filter's name (as on the attachment resource); the filter's own status,
-/// parsed from its status line, is `filterStatus` — one key cannot carry both.
+/// `filter` is the filter's name (as on the attachment resource); the filter's own status, as its
+/// type reads it (the attachment's `status.filter`), is `filterStatus`: one key cannot carry both.
 struct StatsSnapshot: Sendable, Encodable {
     struct Device: Sendable, Encodable {
         var path: String
@@ -32,7 +32,7 @@ struct StatsSnapshot: Sendable, Encodable {
         filter = t.filter
         time = current.time
         counters = current.counters
-        filterStatus = FilterStatusText.fields(current.statusText)
+        filterStatus = current.filterStatus.fields
         if let previous, let now = current.counters, let before = previous.counters {
             let seconds = (current.instant - previous.instant).seconds
             interval = seconds

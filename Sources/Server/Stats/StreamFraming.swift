@@ -26,7 +26,7 @@ struct StreamFraming: Sendable {
     var prelude: [UInt8] { format == .sse ? Array("retry: \(Self.retryMilliseconds)\n".utf8) : [] }
 
     /// One tick. `json` is an object; when ticks were lost, `"dropped": N` goes in as its first member.
-    func event(sequence: UInt64, json: [UInt8], dropped: Int) -> [UInt8] {
+    func event(sequence: UInt64, json: [UInt8], dropped: Int, name: String = "stats") -> [UInt8] {
         var object = json
         if dropped > 0, object.first == UInt8(ascii: "{") {
             let member = Array("\"dropped\":\(dropped)".utf8) + (object.count > 2 ? [UInt8(ascii: ",")] : [])
@@ -36,7 +36,7 @@ struct StreamFraming: Sendable {
         case .ndjson:
             return object + [UInt8(ascii: "\n")]
         case .sse:
-            return Array("id: \(sequence)\nevent: stats\ndata: ".utf8) + object + Array("\n\n".utf8)
+            return Array("id: \(sequence)\nevent: \(name)\ndata: ".utf8) + object + Array("\n\n".utf8)
         }
     }
 

@@ -21,14 +21,19 @@ struct WatchQuery: Sendable, Equatable {
                 throw Problem.invalidValue("The query argument '\(name)' is given more than once.")
             }
         }
-        if let w = request.queryValue("watch") {
+        try self.init(watch: request.queryValue("watch"), interval: request.queryValue("interval"))
+    }
+
+    /// The two arguments' texts, checked the same way wherever a route can be watched.
+    init(watch text: String?, interval intervalText: String?) throws(Problem) {
+        if let w = text {
             switch w {
             case "true": watch = true
             case "false": watch = false
             default: throw Problem.invalidValue("watch must be true or false, not '\(Self.printable(w))'.")
             }
         }
-        if let text = request.queryValue("interval") {
+        if let text = intervalText {
             guard watch else { throw Problem.invalidValue("interval applies only with watch=true.") }
             guard let seconds = Double(text), seconds.isFinite, seconds >= Self.minimumSeconds,
                 seconds <= Self.maximumSeconds

@@ -1,7 +1,7 @@
-// JSONValue: any JSON document, so request bodies can be checked field by field before they mean anything.
+// JSONValue: any JSON document: request bodies checked field by field, and filter types' status and answers.
 import Foundation
 
-enum JSONValue: Sendable, Equatable, Codable {
+public enum JSONValue: Sendable, Equatable, Hashable, Codable {
     case null
     case bool(Bool)
     case int(Int64)
@@ -10,7 +10,7 @@ enum JSONValue: Sendable, Equatable, Codable {
     case array([JSONValue])
     case object([String: JSONValue])
 
-    init(from decoder: any Decoder) throws {
+    public init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
         // Bool first: the decoder refuses a number for Bool and a bool for Int, which keeps them apart.
         if c.decodeNil() {
@@ -30,7 +30,7 @@ enum JSONValue: Sendable, Equatable, Codable {
         }
     }
 
-    func encode(to encoder: any Encoder) throws {
+    public func encode(to encoder: any Encoder) throws {
         var c = encoder.singleValueContainer()
         switch self {
         case .null: try c.encodeNil()
@@ -44,7 +44,7 @@ enum JSONValue: Sendable, Equatable, Codable {
     }
 
     /// The JSON type's name, for error messages.
-    var typeName: String {
+    public var typeName: String {
         switch self {
         case .null: "null"
         case .bool: "boolean"
@@ -54,14 +54,5 @@ enum JSONValue: Sendable, Equatable, Codable {
         case .array: "array"
         case .object: "object"
         }
-    }
-
-    /// Canonical text (sorted keys), used to store and compare option sets.
-    var canonicalText: String {
-        (try? JSONCoding.encoder.encode(self)).flatMap { String(data: $0, encoding: .utf8) } ?? "null"
-    }
-
-    static func parse(canonical text: String) -> JSONValue? {
-        try? JSONCoding.decoder.decode(JSONValue.self, from: Data(text.utf8))
     }
 }

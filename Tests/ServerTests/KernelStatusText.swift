@@ -1,0 +1,48 @@
+// KernelStatusText: the status lines and query records the real filter type modules write, made for test doubles.
+import Engine
+import Foundation
+
+enum KernelStatusText {
+    /// dm-flt-stat's line for these counters.
+    static func stat(_ c: BioCounters) -> String {
+        "read_bios=\(c.readBios) read_bytes=\(c.readBytes) write_bios=\(c.writeBios) write_bytes=\(c.writeBytes) "
+            + "discard_bios=\(c.discardBios) discard_bytes=\(c.discardBytes) write_zeroes_bios=\(c.writeZeroesBios) "
+            + "write_zeroes_bytes=\(c.writeZeroesBytes) flush_bios=\(c.flushBios) skipped_bios=\(c.skippedBios)"
+    }
+
+    /// dm-flt-guard's line: `denied` and `audited` as [op: (bios, bytes)] with the kernel's op words.
+    static func guardLine(
+        mode: String = "read-only", error: String = "eio", ranges: String = "all", events: UInt64 = 0,
+        dropped: UInt64 = 0, denied: [String: (UInt64, UInt64)] = [:], audited: [String: (UInt64, UInt64)] = [:]
+    ) -> String {
+        var words = ["mode=\(mode)", "error=\(error)", "ranges=\(ranges)", "events=\(events)", "dropped=\(dropped)"]
+        for (prefix, table) in [("denied", denied), ("audited", audited)] {
+            for op in ["read", "write", "discard", "write_zeroes", "flush"] {
+                let (bios, bytes) = table[op] ?? (0, 0)
+                words += ["\(prefix)_\(op)_bios=\(bios)", "\(prefix)_\(op)_bytes=\(bytes)"]
+            }
+        }
+        return words.joined(separator: " ")
+    }
+
+    /// dm-flt-guard's answer to "events SINCE": a head, then 32-byte events.
+    static func guardEvents(
+        total: UInt64, dropped: UInt64,
+        events: [(seq: UInt64, timeNs: UInt64, offset: UInt64, length: UInt32, op: UInt8, verdict: UInt8)]
+    ) -> KernelQueryReply {
+        var bytes: [UInt8] = []
+        func put<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { bytes += $0 } }
+        put(total)
+        put(dropped)
+        for e in events {
+            put(e.seq)
+            put(e.timeNs)
+            put(e.offset)
+            put(e.length)
+            put(e.op)
+            put(e.verdict)
+            put(UInt16(0))
+        }
+        return KernelQueryReply(count: 1 + events.count, payload: bytes)
+    }
+}
