@@ -23,9 +23,12 @@ struct APITestHarness {
     let service: AttachmentService
     let router: Router
 
-    init(store: AttachmentStore? = nil) throws {
+    /// `realCatalog`: the Engine's own catalog (real guard options) instead of FakeCatalog.
+    init(store: AttachmentStore? = nil, realCatalog: Bool = false) throws {
         self.store = try store ?? AttachmentStore()
-        service = AttachmentService(store: self.store, control: control, devices: devices, catalog: FakeCatalog())
+        let catalog: any FilterCatalogView =
+            realCatalog ? EngineFilterCatalog(catalog: .standard, devices: devices) : FakeCatalog()
+        service = AttachmentService(store: self.store, control: control, devices: devices, catalog: catalog)
         var r = Router()
         DaemonAPI(
             hostName: "testhost", version: "0.0.0-test", url: "http://127.0.0.1:7450", service: service,
@@ -39,9 +42,11 @@ struct APITestHarness {
     ) async -> APIReply {
         var headers = HTTPHeaders()
         if let contentType, json != nil { headers.set("Content-Type", contentType) }
-        var request = Request(method: method, path: path, headers: headers, body: Array((json ?? "").utf8))
+        let (pathOnly, query) = Self.split(path)
+        var request = Request(method: method, path: pathOnly, headers: headers, body: Array((json ?? "").utf8))
+        request.query = query
         let response: Response
-        switch router.match(method: method, path: path) {
+        switch router.match(method: method, path: pathOnly) {
         case .found(let handler, let template, let parameters):
             request.route = template
             request.pathParameters = parameters
@@ -63,6 +68,16 @@ struct APITestHarness {
         return APIReply(
             status: response.status, contentType: response.headers["Content-Type"], headers: response.headers,
             json: json)
+    }
+
+    /// "/a/b?x=1&y" -> ("/a/b", [("x", "1"), ("y", "")]).
+    static func split(_ path: String) -> (String, [(name: String, value: String)]) {
+        guard let q = path.firstIndex(of: "?") else { return (path, []) }
+        let pairs = path[path.index(after: q)...].split(separator: "&").map { part -> (name: String, value: String) in
+            let kv = part.split(separator: "=", maxSplits: 1)
+            return (String(kv[0]), kv.count > 1 ? String(kv[1]) : "")
+        }
+        return (String(path[..<q]), pairs)
     }
 
     func attach(_ id: String, device: String = "/dev/loop0", filter: String = "stat", options: String = "{}") async
