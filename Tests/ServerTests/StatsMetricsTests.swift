@@ -24,6 +24,32 @@ import Testing
 
     private let labels = "attachment=\"a1\",device=\"loop0\",filter=\"stat\""
 
+    /// A type's own metrics are dmflt_<type>_<name>, per attachment, following the kernel's counts.
+    @Test func guardExportsItsDenialsPerOperation() async {
+        let (service, control, directory) = StatsFixtures.service()
+        control.attachStat(StatsFixtures.loop(1))
+        control.setStatusText(
+            StatsFixtures.loop(1), KernelStatusText.guardLine(events: 3, denied: ["write": (3, 12288)]))
+        directory.put(StatsFixtures.target("g1", dev: StatsFixtures.loop(1), filter: "guard"))
+        var s = samples(await render(service))
+        #expect(s["dmflt_guard_denied_bios_total{attachment=\"g1\",op=\"write\"}"] == 3)
+        #expect(s["dmflt_guard_denied_bytes_total{attachment=\"g1\",op=\"write\"}"] == 12288)
+        #expect(s["dmflt_guard_denied_bios_total{attachment=\"g1\",op=\"read\"}"] == 0)
+        #expect(s["dmflt_guard_audited_bios_total{attachment=\"g1\",op=\"write\"}"] == 0)
+        // guard counts no IO of its own: no dmflt_bios_total for it.
+        #expect(!s.keys.contains { $0.hasPrefix("dmflt_bios_total{attachment=\"g1\"") })
+
+        control.setStatusText(
+            StatsFixtures.loop(1), KernelStatusText.guardLine(events: 5, denied: ["write": (5, 20480)]))
+        try? await Task.sleep(for: .milliseconds(1100))
+        s = samples(await render(service))
+        #expect(s["dmflt_guard_denied_bios_total{attachment=\"g1\",op=\"write\"}"] == 5)
+
+        directory.remove("g1")
+        s = samples(await render(service))
+        #expect(!s.keys.contains { $0.contains("g1") })
+    }
+
     @Test func countersAreTheKernelsExactValues() async {
         let (service, control, _) = StatsFixtures.service()
         control.update(StatsFixtures.loop(0)) {
@@ -123,7 +149,8 @@ import Testing
         #expect(s["dmflt_dm_latency_seconds_bucket{\(l),le=\"0.01\"}"] == 4)
         #expect(s["dmflt_dm_latency_seconds_bucket{\(l),le=\"+Inf\"}"] == 4)
         #expect(s["dmflt_dm_latency_seconds_count{\(l)}"] == 4)
-        let snapshot = try await service.snapshot(StatsFixtures.target("dm1", dev: StatsFixtures.loop(0), latency: true))
+        let snapshot = try await service.snapshot(
+            StatsFixtures.target("dm1", dev: StatsFixtures.loop(0), latency: true))
         #expect(snapshot.latency?.reads == 3)
         #expect(snapshot.latency?.averageWriteMs == 4)
     }

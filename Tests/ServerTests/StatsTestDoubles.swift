@@ -12,6 +12,8 @@ final class StatsFakeControl: FilterControl {
         var attachedAt: [DeviceNumber: Date] = [:]
         var statusCalls = 0
         var unavailable = false
+        /// A status line other than stat's, for attachments of other types.
+        var texts: [DeviceNumber: String] = [:]
     }
     private let state = Mutex(State())
 
@@ -34,6 +36,8 @@ final class StatsFakeControl: FilterControl {
             $0.attachedAt[dev] = nil
         }
     }
+
+    func setStatusText(_ dev: DeviceNumber, _ text: String) { state.withLock { $0.texts[dev] = text } }
 
     func update(_ dev: DeviceNumber, _ change: (inout BioCounters) -> Void) {
         state.withLock { s in
@@ -70,7 +74,7 @@ final class StatsFakeControl: FilterControl {
         }
         return KernelAttachmentStatus(
             attachment: KernelAttachment(device: device, filter: filter, attachedAt: at),
-            text: KernelStatusText.stat(c))
+            text: s.texts[device] ?? KernelStatusText.stat(c))
     }
 
     func message(device: DeviceNumber, filter: String, text: String) throws(FilterControlError) -> String { "" }
@@ -100,14 +104,14 @@ final class StatsFakeLatency: LatencySource {
 enum StatsFixtures {
     static func loop(_ n: UInt32) -> DeviceNumber { DeviceNumber(major: 7, minor: n) }
 
-    static func target(_ id: String, dev: DeviceNumber, phase: String = "attached", latency: Bool = false)
-        -> StatsTarget
-    {
+    static func target(
+        _ id: String, dev: DeviceNumber, phase: String = "attached", latency: Bool = false, filter: String = "stat"
+    ) -> StatsTarget {
         StatsTarget(
             id: id, host: "testhost",
             device: .init(
                 path: "/dev/loop\(dev.minor)", dev: dev, name: "loop\(dev.minor)", dmName: latency ? "vg-lv" : nil),
-            filter: "stat", phase: phase, options: latency ? ["latency": .bool(true)] : [:])
+            filter: filter, phase: phase, options: latency ? ["latency": .bool(true)] : [:])
     }
 
     /// A service over fakes with one attached `stat` on loop0 named "a1".

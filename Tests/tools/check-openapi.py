@@ -45,6 +45,14 @@ def swift_sources(root):
                     yield src.read()
 
 
+def filter_type_sources(root):
+    for directory, _, files in os.walk(os.path.join(root, "Sources", "Engine", "FilterTypes")):
+        for f in sorted(files):
+            if f.endswith(".swift"):
+                with open(os.path.join(directory, f)) as src:
+                    yield src.read()
+
+
 def walk(node):
     yield node
     if isinstance(node, dict):
@@ -158,6 +166,14 @@ for text in sources:
     for method, path in re.findall(r'router\.(get|put|post|delete)\("([^"]+)"', text):
         routes.add((method, shape(path)))
 check(len(routes) >= 18, f"found the daemon's routes in {root}/Sources/Server ({len(routes)})")
+# Filter types declare their operations in their Engine folder; the daemon serves each under the attachment.
+type_sources = list(filter_type_sources(root))
+operations = set()
+for text in type_sources:
+    for name, method in re.findall(r'FilterTypeOperation\(\s*name: "([a-z-]+)", method: "([A-Z]+)"', text):
+        operations.add((method.lower(), shape(f"/v1/hosts/{{host}}/attachments/{{id}}/{name}")))
+check(len(operations) >= 1, f"found the filter types' operations ({len(operations)})")
+routes |= operations
 documented = {(m, shape(p)) for p, ops in paths.items() for m in ops if m in METHODS}
 for method, path in sorted(routes - documented):
     check(False, f"documents {method.upper()} {path} (a route of the daemon)")
@@ -170,6 +186,8 @@ slugs = set()
 for text in sources:
     slugs.update(re.findall(r'Problem\(\s*"([a-z0-9-]+)"', text))
     slugs.update(re.findall(r'typeBase \+ "([a-z0-9-]+)"', text))
+for text in type_sources:
+    slugs.update(re.findall(r'FilterOperationError\(\s*type: "([a-z0-9-]+)"', text))
 check(len(slugs) >= 15, f"found the daemon's problem slugs ({len(slugs)})")
 urns = set()
 for node in walk(doc):

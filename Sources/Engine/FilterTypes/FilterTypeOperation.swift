@@ -107,7 +107,7 @@ public struct FilterOperationError: Error, Sendable, Equatable, CustomStringConv
 
     public static func kernel(_ error: FilterControlError) -> FilterOperationError {
         FilterOperationError(
-            type: "kernel", status: 422, title: "Kernel refused", detail: error.description, kernel: error)
+            type: "kernel-refused", status: 422, title: "Kernel refused", detail: error.description, kernel: error)
     }
 
     public static func malformedReply(_ detail: String) -> FilterOperationError {
