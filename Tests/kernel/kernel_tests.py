@@ -777,7 +777,7 @@ def test_query_refusals(s):
 def exact_buffer_full(op, dev, type_name, text=None):
     """The size FULL reports is exact: one byte less is full again, that size fits."""
     flags, reply, body = dmf.call(dmf.build(op, dev, type_name, text,
-                                            size=dmf.DM_IOCTL.size + dmf.MSG.size + 64))
+                                            size=dmf.DM_IOCTL.size + dmf.MSG.size))
     assert flags & dmf.DM_BUFFER_FULL_FLAG and body == b"" and reply[3] == 0, (hex(flags), reply)
     need = reply[4]
     exact = dmf.DM_IOCTL.size + dmf.REPLY.size + need
@@ -1015,6 +1015,169 @@ def test_second_hook_owner_is_ebusy(s):
     s.later(lambda: dmf.detach(dev, "stat"))
     dd_direct(loop, 3)
     assert dmf.counters(dev)["write_bios"] == 3
+
+
+def ftrace_enabled(value=None):
+    """Reads kernel.ftrace_enabled, or writes it and returns the errno (0: done)."""
+    path = "/proc/sys/kernel/ftrace_enabled"
+    if value is None:
+        with open(path) as f:
+            return int(f.read())
+    try:
+        with open(path, "w") as f:
+            f.write(str(value))
+        return 0
+    except OSError as e:
+        return e.errno
+
+
+def test_ftrace_cannot_be_switched_off_under_filters(s):
+    loop = s.loop(16)
+    dev = s.attach(loop)
+    s.later(lambda: ftrace_enabled(1))
+    assert ftrace_enabled(0) == errno.EBUSY, "ftrace_enabled=0 accepted under a filter hook"
+    assert ftrace_enabled() == 1
+    dd_direct(loop, 3)
+    assert dmf.counters(dev)["write_bios"] == 3, "filtering stopped"
+    # a fresh dm-mod, not hooked yet, with ftrace off: attach refuses and says why
+    dmf.detach(dev, "stat")
+    s.undo.pop()
+    s.later(reload_dm_mod)
+    unload_dm_mod()
+    load_dm_mod()
+    assert ftrace_enabled(0) == 0
+    expect_errno(errno.EBUSY, dmf.attach, dev, "stat")
+    assert not attached(dev)
+    assert "or ftrace is disabled (sysctl kernel.ftrace_enabled=0)" in sh("dmesg | tail -n 3").stdout
+    assert ftrace_enabled(1) == 0
+    dmf.attach(dev, "stat")
+    s.later(lambda: dmf.detach(dev, "stat"))
+    dd_direct(loop, 2)
+    assert dmf.counters(dev)["write_bios"] == 2
+
+
+def kmalloc_bytes():
+    """Bytes in use in the kmalloc caches, from /proc/slabinfo."""
+    total = 0
+    with open("/proc/slabinfo") as f:
+        for line in f:
+            w = line.split()
+            if w[0].startswith("kmalloc-"):
+                total += int(w[1]) * int(w[3])
+    return total
+
+
+class Fuzzer:
+    """Random and mutated DM_DEV_FILTER messages around every limit the kernel checks."""
+
+    WORDS = ["mode=read-only", "mode=deny", "mode=audit", "mode=", "mode", "ranges=0+512",
+             "ranges=512+1024,0+512", "ranges=1+512", "ranges=0+0", "ranges=", "ranges=,",
+             "ranges=18446744073709551104+512", "error=eio", "error=target", "error=x", "=",
+             "events", "events 0", "events 18446744073709551615", "events -1", "reset", "bogus",
+             "\\", "a\\ b", "x" * 200, "ranges=" + ",".join("%d+512" % (i * 1024) for i in range(300))]
+
+    def __init__(self, rnd, dev):
+        self.r, self.dev = rnd, dev
+
+    def near(self, limit):
+        return max(0, limit + self.r.choice((-2, -1, 0, 1, 2)))
+
+    def text(self):
+        r = self.r
+        pick = r.random()
+        if pick < 0.5:
+            return " ".join(r.choice(self.WORDS) for _ in range(r.randint(0, 4))).encode() + b"\0"
+        if pick < 0.7:
+            return bytes(r.getrandbits(8) for _ in range(r.randint(0, 64)))
+        n = r.choice((dmf.DM_FILTER_TEXT_MAX - 1, dmf.DM_FILTER_TEXT_MAX, dmf.DM_FILTER_TEXT_MAX + 1, 1))
+        return b"w " * (n // 2) + b"\0"
+
+    def message(self):
+        r = self.r
+        op = r.choice(list(range(0, dmf.OP_COUNT + 2)) + [r.getrandbits(32)])
+        type_raw = r.choice([b"stat", b"guard", b"", b"test-sleep", b"s" * 31, b"s" * 32,
+                             bytes(r.getrandbits(8) for _ in range(32))])
+        dev = r.choice([self.dev] * 6 + [0, dmf.makedev(NO_SUCH_MAJOR, 1), 1 << 40, r.getrandbits(64) | 1 << 32])
+        text = self.text()
+        text_len = len(text)
+        if r.random() < 0.3:
+            text_len = r.choice([0, 1, self.near(len(text)), self.near(dmf.DM_FILTER_TEXT_MAX),
+                                 r.getrandbits(32)])
+        size = r.choice([dmf.DM_IOCTL.size + dmf.MSG.size + len(text) + r.randint(0, 64),
+                         r.randint(dmf.DM_IOCTL.size, 20000), 16384])
+        data_start = dmf.DM_IOCTL.size
+        if r.random() < 0.2:
+            data_start = r.choice([0, self.near(dmf.DM_IOCTL.size), self.near(size - dmf.MSG.size),
+                                   self.near(size), r.getrandbits(32)])
+        buf = bytearray(max(size, dmf.DM_IOCTL.size) + 64)
+        data_size = size
+        if r.random() < 0.2:  # truncated: the header says less than the message needs
+            data_size = r.choice([self.near(dmf.DM_IOCTL.size), self.near(data_start + dmf.MSG.size),
+                                  self.near(data_start + dmf.MSG.size + len(text)),
+                                  r.randint(0, size)])
+        data_size = min(data_size, len(buf))  # never let the kernel write past our buffer
+        magic = dmf.DM_FILTER_MAGIC if r.random() < 0.95 else r.getrandbits(32)
+        abi = dmf.DM_FILTER_ABI_VERSION if r.random() < 0.95 else r.choice([1, 3, r.getrandbits(32)])
+        flags = 0 if r.random() < 0.95 else r.getrandbits(32)
+        reserved = 0 if r.random() < 0.95 else r.getrandbits(32)
+        dmf.DM_IOCTL.pack_into(buf, 0, 4, 0, 0, data_size, data_start & 0xFFFFFFFF, 0, 0, 0, 0, 0,
+                               0, b"", b"", b"")
+        if 0 <= data_start and data_start + dmf.MSG.size <= len(buf):
+            dmf.MSG.pack_into(buf, data_start, magic, abi, op, flags, dev, type_raw,
+                              text_len, reserved)
+            end = min(len(buf), data_start + dmf.MSG.size + len(text))
+            buf[data_start + dmf.MSG.size:end] = text[:end - data_start - dmf.MSG.size]
+        for _ in range(r.choice((0, 0, 0, 1, 3))):  # bit flips anywhere but the device number
+            i = r.randrange(len(buf))
+            if not data_start + 16 <= i < data_start + 24:
+                buf[i] ^= 1 << r.randrange(8)
+        if r.random() < 0.02:  # a device name or uuid, a bad dm version
+            buf[16 + 32 + r.randrange(16)] = 0x41
+        return buf
+
+
+def test_ioctl_fuzz(s):
+    import random
+    loop = s.loop(16)
+    dev = dmf.dev_of(loop)
+    seed = int(os.environ.get("DMFLT_FUZZ_SEED", str(int(time.time()))))
+    total = int(os.environ.get("DMFLT_FUZZ_MESSAGES", "100000"))
+    batch = 20000
+    fz = Fuzzer(random.Random(seed), dev)
+    types_before = {t["name"]: t["attachments"] for t in dmf.list_types()}
+
+    def clean():
+        for a in dmf.list_attachments():
+            assert a["dev"] == dev, "fuzzing attached to a device it was not given: %r" % a
+            dmf.detach(a["dev"], a["type"])
+
+    fd = os.open(dmf.CONTROL, os.O_RDWR)
+    s.later(lambda: os.close(fd))
+    s.later(clean)
+    errnos, ok, baseline, growth = {}, 0, None, []
+    for start in range(0, total, batch):
+        for _ in range(min(batch, total - start)):
+            buf = fz.message()
+            try:
+                fcntl.ioctl(fd, dmf.DM_DEV_FILTER, buf, True)
+                ok += 1
+            except OSError as e:
+                errnos[e.errno] = errnos.get(e.errno, 0) + 1
+        clean()
+        assert {t["name"]: t["attachments"] for t in dmf.list_types()} == types_before
+        now = kmalloc_bytes()
+        if baseline is None:
+            baseline = now  # after one batch: caches warmed up
+        growth.append(now - baseline)
+    bad = set(errnos) - {errno.EINVAL, errno.ENODEV, errno.ENOENT, errno.ENXIO, errno.EEXIST,
+                         errno.ENOTTY, errno.EFAULT, errno.EBUSY}
+    print("    seed %d: %d messages, %d accepted, errnos %s; kmalloc growth per batch %s" % (
+        seed, total, ok, {errno.errorcode[k]: v for k, v in sorted(errnos.items())},
+        [g // 1024 for g in growth]))
+    assert not bad, {errno.errorcode.get(k, k): errnos[k] for k in bad}
+    assert ok > 0 and errnos.get(errno.EINVAL, 0) > 0
+    # a leak of one small object per message would grow by megabytes per batch
+    assert max(growth) < 1 << 20, "kmalloc caches grew by %s KiB" % [g // 1024 for g in growth]
 
 
 def test_dmesg_clean(s):
