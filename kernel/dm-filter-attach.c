@@ -9,7 +9,9 @@
  * at the next control operation.
  */
 #include <linux/device-mapper.h>
+#include <linux/blkdev.h>
 #include <linux/device.h>
+#include <linux/fs.h>
 #include <linux/slab.h>
 #include <linux/timekeeping.h>
 #include "dm-filter-internal.h"
@@ -133,13 +135,33 @@ void dmf_reap_dead_devices(void)
 			dmf_attachment_destroy(a);
 }
 
-/* Returns the block device with a reference on its struct device, or NULL. */
+/*
+ * Whether dev names a block device at all: its bdev inode exists from add_disk (or
+ * partition add) until the device is deleted.
+ */
+static bool dmf_dev_exists(dev_t dev)
+{
+	struct inode *inode = ilookup(blockdev_superblock, dev);
+
+	iput(inode);
+	return inode;
+}
+
+/*
+ * Returns the block device with a reference on its struct device. When it cannot be
+ * opened the caller gets the open's own errno (EACCES/EPERM, ENOMEDIUM, ENXIO for a disk
+ * going away or an empty partition...) so it can tell "wait for the device" from "it
+ * will not open"; only a number no device has is -ENODEV.
+ */
 static struct block_device *dmf_bdev_get(dev_t dev)
 {
 	struct block_device *bdev = blkdev_get_by_dev(dev, FMODE_READ, NULL);
 
-	if (IS_ERR(bdev))
-		return NULL;
+	if (IS_ERR(bdev)) {
+		if (PTR_ERR(bdev) == -ENXIO && !dmf_dev_exists(dev))
+			return ERR_PTR(-ENODEV);
+		return bdev;
+	}
 	get_device(&bdev->bd_device);
 	blkdev_put(bdev, FMODE_READ);
 	return bdev;
@@ -231,8 +253,13 @@ int dmf_attach(dev_t dev, const char *type_name, char *options)
 	struct block_device *bdev = dmf_bdev_get(dev);
 	int r;
 
-	if (!bdev)
-		return -ENODEV;
+	if (IS_ERR(bdev)) {
+		r = PTR_ERR(bdev);
+		if (r != -ENODEV)
+			DMERR("%s: attach to %u:%u: cannot open the device: %d", type_name,
+			      MAJOR(dev), MINOR(dev), r);
+		return r;
+	}
 	r = dmf_watch_block_class(bdev);
 	if (!r) {
 		mutex_lock(&dm_filter_lock);

@@ -21,6 +21,18 @@ struct dmf_attachment {
 	struct list_head device_entry;	/* in device->chain, RCU/SRCU */
 	struct list_head all_entry;	/* in dmf_attachments, attach order */
 	u64 attached_ns;
+	char error[128];		/* filter.error may point here (the option parser's refusals) */
+};
+
+/*
+ * The reply sink: bytes go to buf while they fit in room; past it they are only
+ * counted, so used is what the whole answer needs.
+ */
+struct dm_filter_out {
+	char *buf;
+	size_t room;
+	size_t used;
+	u32 count;		/* records (QUERY) */
 };
 
 /* A block device with at least one attachment; found by bdev pointer on the bio path. */

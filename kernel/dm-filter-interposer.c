@@ -136,9 +136,14 @@ static void notrace dmf_ftrace_handler(unsigned long ip, unsigned long parent_ip
 	rcu_read_unlock();
 }
 
+/*
+ * PERMANENT, as livepatch's: while we are hooked, "sysctl kernel.ftrace_enabled=0" is
+ * refused (EBUSY) instead of silently switching every filter off under its attachments.
+ */
 static struct ftrace_ops dmf_ftrace_ops = {
 	.func = dmf_ftrace_handler,
-	.flags = FTRACE_OPS_FL_SAVE_REGS | FTRACE_OPS_FL_IPMODIFY | FTRACE_OPS_FL_RECURSION,
+	.flags = FTRACE_OPS_FL_SAVE_REGS | FTRACE_OPS_FL_IPMODIFY | FTRACE_OPS_FL_RECURSION |
+		 FTRACE_OPS_FL_PERMANENT,
 };
 
 /*
@@ -162,7 +167,8 @@ int dmf_hook_enable(void)
 	}
 	r = register_ftrace_function(&dmf_ftrace_ops);
 	if (r) {
-		DMERR("cannot hook submit_bio_noacct (%d): another IPMODIFY ftrace user (livepatch, a backup agent's bio filter) owns it",
+		/* ftrace_enabled is not exported: the two causes of -EBUSY look alike here */
+		DMERR("cannot hook submit_bio_noacct (%d): another IPMODIFY ftrace user (livepatch, a backup agent's bio filter) owns it, or ftrace is disabled (sysctl kernel.ftrace_enabled=0)",
 		      r);
 		ftrace_set_filter_ip(&dmf_ftrace_ops, ip, 1, 0);
 		return r == -ENOMEM ? r : -EBUSY;

@@ -15,26 +15,41 @@
 
 #define DM_MSG_PREFIX "flt-stat"
 
+/* One cpu's counts; every field a u64, in status order (stat_sum adds them as an array). */
+struct stat_counters {
+	u64 read_bios;
+	u64 read_bytes;
+	u64 write_bios;
+	u64 write_bytes;
+	u64 discard_bios;
+	u64 discard_bytes;
+	u64 write_zeroes_bios;
+	u64 write_zeroes_bytes;
+	u64 flush_bios;
+	u64 skipped_bios;
+};
+
 struct stat_filter {
-	struct dm_filter_counters __percpu *counters;
-	struct dm_filter_counters baseline;
+	struct stat_counters __percpu *counters;
+	struct stat_counters baseline;
 	spinlock_t baseline_lock;
 };
 
 static int stat_attach(struct dm_filter *f, unsigned int argc, char **argv)
 {
 	struct stat_filter *s;
+	int r;
 
-	if (argc) {
-		f->error = "stat takes no options";
-		return -EINVAL;
-	}
+	/* no options: the shared parser still words the refusal as every type's */
+	r = dm_filter_parse_options(f, argc, argv, NULL, 0, NULL);
+	if (r)
+		return r;
 	s = kzalloc(sizeof(*s), GFP_KERNEL);
 	if (!s) {
 		f->error = "out of memory";
 		return -ENOMEM;
 	}
-	s->counters = alloc_percpu(struct dm_filter_counters);
+	s->counters = alloc_percpu(struct stat_counters);
 	if (!s->counters) {
 		kfree(s);
 		f->error = "out of memory";
@@ -100,26 +115,26 @@ static void stat_bio_skipped(struct dm_filter *f)
 	this_cpu_inc(s->counters->skipped_bios);
 }
 
-#define STAT_FIELDS (sizeof(struct dm_filter_counters) / sizeof(__u64))
+#define STAT_FIELDS (sizeof(struct stat_counters) / sizeof(u64))
 
-static void stat_sum(struct stat_filter *s, struct dm_filter_counters *sum)
+static void stat_sum(struct stat_filter *s, struct stat_counters *sum)
 {
-	__u64 *out = (__u64 *)sum;
+	u64 *out = (u64 *)sum;
 	int cpu, i;
 
 	memset(sum, 0, sizeof(*sum));
 	for_each_possible_cpu(cpu) {
-		__u64 *c = (__u64 *)per_cpu_ptr(s->counters, cpu);
+		u64 *c = (u64 *)per_cpu_ptr(s->counters, cpu);
 
 		for (i = 0; i < STAT_FIELDS; i++)
 			out[i] += READ_ONCE(c[i]);
 	}
 }
 
-static void stat_counters(struct dm_filter *f, struct dm_filter_counters *c)
+static void stat_read(struct dm_filter *f, struct stat_counters *c)
 {
 	struct stat_filter *s = f->private;
-	__u64 *out = (__u64 *)c, *base = (__u64 *)&s->baseline;
+	u64 *out = (u64 *)c, *base = (u64 *)&s->baseline;
 	int i;
 
 	spin_lock(&s->baseline_lock);
@@ -129,12 +144,13 @@ static void stat_counters(struct dm_filter *f, struct dm_filter_counters *c)
 	spin_unlock(&s->baseline_lock);
 }
 
-static void stat_status(struct dm_filter *f, char *result, unsigned int maxlen)
+/* The engine reads stat's counters from these words: their names and order are the ABI. */
+static void stat_status(struct dm_filter *f, struct dm_filter_out *out)
 {
-	struct dm_filter_counters c;
+	struct stat_counters c;
 
-	stat_counters(f, &c);
-	snprintf(result, maxlen,
+	stat_read(f, &c);
+	dm_filter_out_printf(out,
 		 "read_bios=%llu read_bytes=%llu write_bios=%llu write_bytes=%llu discard_bios=%llu discard_bytes=%llu write_zeroes_bios=%llu write_zeroes_bytes=%llu flush_bios=%llu skipped_bios=%llu",
 		 c.read_bios, c.read_bytes, c.write_bios, c.write_bytes,
 		 c.discard_bios, c.discard_bytes, c.write_zeroes_bios, c.write_zeroes_bytes,
@@ -142,7 +158,7 @@ static void stat_status(struct dm_filter *f, char *result, unsigned int maxlen)
 }
 
 static int stat_message(struct dm_filter *f, unsigned int argc, char **argv,
-			char *result, unsigned int maxlen)
+			struct dm_filter_out *out)
 {
 	struct stat_filter *s = f->private;
 
@@ -165,7 +181,6 @@ static struct dm_filter_type stat_filter_type = {
 	.detach = stat_detach,
 	.submit_bio = stat_submit_bio,
 	.bio_skipped = stat_bio_skipped,
-	.counters = stat_counters,
 	.status = stat_status,
 	.message = stat_message,
 };

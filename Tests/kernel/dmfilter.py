@@ -9,14 +9,15 @@ import sys
 CONTROL = "/dev/mapper/control"
 
 DM_FILTER_MAGIC = 0x444D464C
-DM_FILTER_ABI_VERSION = 1
+DM_FILTER_ABI_VERSION = 2
 DM_DEV_FILTER_CMD = 18
 DM_FILTER_NAME_LEN = 32
 DM_FILTER_TEXT_MAX = 4096
 DM_BUFFER_FULL_FLAG = 1 << 8
-DM_FILTER_REPLY_COUNTERS = 1
+REPLY_MAX = 16 << 20  # the engine's cap on a retried buffer; ours too
 
-OP_LIST_TYPES, OP_ATTACH, OP_DETACH, OP_LIST, OP_STATUS, OP_MESSAGE = range(1, 7)
+OP_LIST_TYPES, OP_ATTACH, OP_DETACH, OP_LIST, OP_STATUS, OP_MESSAGE, OP_QUERY = range(1, 8)
+OP_COUNT = 8
 
 # struct dm_ioctl: version[3], data_size, data_start, target_count, open_count, flags,
 # event_nr, padding, dev, name[128], uuid[129], data[7]
@@ -26,11 +27,12 @@ MSG = struct.Struct("=IIIIQ32sII")  # magic abi op flags dev type text_len reser
 REPLY = struct.Struct("=6I")  # magic abi op count data_len flags
 TYPE_INFO = struct.Struct("=32s3II")
 ATTACHMENT_INFO = struct.Struct("=Q32sQII")
-COUNTERS = struct.Struct("=10Q")
-COUNTER_NAMES = ("read_bios", "read_bytes", "write_bios", "write_bytes", "discard_bios",
-                 "discard_bytes", "write_zeroes_bios", "write_zeroes_bytes", "flush_bios",
-                 "skipped_bios")
-STATUS_TAIL = struct.Struct("=II")
+STATUS_TAIL = struct.Struct("=II")  # status_len reserved, after the attachment info
+# guard's QUERY "events" records (kernel/dm-flt-guard.c)
+GUARD_EVENTS_HEAD = struct.Struct("<QQ")  # total dropped
+GUARD_EVENT = struct.Struct("<QQQIBBH")  # seq time_ns offset length op verdict reserved
+GUARD_OPS = ("read", "write", "discard", "write_zeroes", "flush")
+GUARD_VERDICTS = ("denied", "audited")
 
 
 def ioc_iowr(type_, nr, size):
@@ -98,13 +100,18 @@ def call(buf, path=CONTROL):
     return flags, reply, body
 
 
-def request(op, dev=0, type_name="", text=None, size=16384):
-    """Issues op, growing the buffer while the kernel says it is full."""
+def request(op, dev=0, type_name="", text=None, size=16384, retries=None):
+    """Issues op, growing the buffer while the kernel says it is full (as the engine does,
+    up to REPLY_MAX); retries, a list, gets the size of every buffer that was too small."""
     while True:
         flags, reply, body = call(build(op, dev, type_name, text, size=size))
         if not flags & DM_BUFFER_FULL_FLAG:
             return reply, body
+        if retries is not None:
+            retries.append(size)
         size = DM_IOCTL.size + REPLY.size + reply[4] + 64
+        if size > REPLY_MAX:
+            raise FilterError(errno.E2BIG, "reply of %d bytes exceeds %d" % (reply[4], REPLY_MAX))
 
 
 def list_types():
@@ -133,21 +140,61 @@ def list_attachments():
     return out
 
 
-def status(dev, type_name):
-    reply, body = request(OP_STATUS, dev, type_name)
+def words(text):
+    """A status line's name=value words as a dict, numbers as ints."""
+    out = {}
+    for w in text.split():
+        k, _, v = w.partition("=")
+        out[k] = int(v) if v.isdigit() else v
+    return out
+
+
+def status(dev, type_name, size=16384, retries=None):
+    """STATUS; "words" is the status text as a dict (stat's counters are its words)."""
+    reply, body = request(OP_STATUS, dev, type_name, size=size, retries=retries)
     adev, t, ns, flags, _ = ATTACHMENT_INFO.unpack_from(body, 0)
-    counters = dict(zip(COUNTER_NAMES, COUNTERS.unpack_from(body, ATTACHMENT_INFO.size)))
-    status_len, _ = STATUS_TAIL.unpack_from(body, ATTACHMENT_INFO.size + COUNTERS.size)
-    off = ATTACHMENT_INFO.size + COUNTERS.size + STATUS_TAIL.size
-    text = body[off:off + status_len]
-    return {"dev": adev, "type": cstr(t), "attached_ns": ns,
-            "counters": counters if reply[5] & DM_FILTER_REPLY_COUNTERS else None,
-            "text": cstr(text), "status_len": status_len, "count": reply[3]}
+    status_len, reserved = STATUS_TAIL.unpack_from(body, ATTACHMENT_INFO.size)
+    off = ATTACHMENT_INFO.size + STATUS_TAIL.size
+    raw_text = body[off:off + status_len]
+    assert len(body) == reply[4] == off + status_len, (len(body), reply, status_len)
+    assert raw_text.endswith(b"\0") and raw_text.count(b"\0") == 1, raw_text[-16:]
+    text = cstr(raw_text)
+    return {"dev": adev, "type": cstr(t), "attached_ns": ns, "flags": flags,
+            "reserved": reserved, "text": text, "words": words(text),
+            "status_len": status_len, "count": reply[3]}
+
+
+def counters(dev, type_name="stat"):
+    """stat's counters, read from its status words as the engine reads them."""
+    return status(dev, type_name)["words"]
 
 
 def message(dev, type_name, text):
     reply, body = request(OP_MESSAGE, dev, type_name, text)
     return cstr(body)
+
+
+def query(dev, type_name, text, size=16384, retries=None):
+    """QUERY: (record count, raw records) as the type lays them out."""
+    reply, body = request(OP_QUERY, dev, type_name, text, size=size, retries=retries)
+    assert len(body) == reply[4], (len(body), reply)
+    return reply[3], body
+
+
+def guard_events(dev, since=None, size=16384, retries=None):
+    """guard's QUERY "events [SINCE]": {"total", "dropped", "items": [...]}."""
+    count, body = query(dev, "guard", "events" if since is None else "events %d" % since,
+                        size=size, retries=retries)
+    assert count >= 1 and len(body) == GUARD_EVENTS_HEAD.size + (count - 1) * GUARD_EVENT.size, (
+        count, len(body))
+    total, dropped = GUARD_EVENTS_HEAD.unpack_from(body, 0)
+    items = []
+    for i in range(count - 1):
+        seq, ns, off, length, op, verdict, res = GUARD_EVENT.unpack_from(
+            body, GUARD_EVENTS_HEAD.size + i * GUARD_EVENT.size)
+        items.append({"seq": seq, "time_ns": ns, "offset": off, "length": length,
+                      "op": GUARD_OPS[op], "verdict": GUARD_VERDICTS[verdict], "reserved": res})
+    return {"total": total, "dropped": dropped, "items": items}
 
 
 def parse_dev(arg):
@@ -159,7 +206,9 @@ def parse_dev(arg):
 
 def main(argv):
     usage = ("usage: dmfilter.py types | list | attach DEV TYPE [OPTIONS...] | detach DEV TYPE"
-             " | status DEV TYPE | message DEV TYPE WORDS...   (DEV: /dev/x or MAJ:MIN)")
+             " | status DEV TYPE | message DEV TYPE WORDS... | query DEV TYPE WORDS..."
+             "   (DEV: /dev/x or MAJ:MIN; query prints the records in hex, one a line,"
+             " guard's events decoded)")
     if not argv:
         print(usage, file=sys.stderr)
         return 2
@@ -179,6 +228,16 @@ def main(argv):
             print(status(parse_dev(args[0]), args[1])["text"])
         elif cmd == "message" and len(args) >= 3:
             print(message(parse_dev(args[0]), args[1], " ".join(args[2:])))
+        elif cmd == "query" and len(args) >= 3 and args[1] == "guard" and args[2] == "events":
+            ev = guard_events(parse_dev(args[0]), int(args[3]) if len(args) > 3 else None)
+            print("total=%d dropped=%d" % (ev["total"], ev["dropped"]))
+            for e in ev["items"]:
+                print("%d %d %s %s offset=%d length=%d" % (e["seq"], e["time_ns"], e["verdict"],
+                                                           e["op"], e["offset"], e["length"]))
+        elif cmd == "query" and len(args) >= 3:
+            count, body = query(parse_dev(args[0]), args[1], " ".join(args[2:]))
+            print("count=%d data_len=%d" % (count, len(body)))
+            print(body.hex())
         else:
             print(usage, file=sys.stderr)
             return 2

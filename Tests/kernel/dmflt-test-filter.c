@@ -54,12 +54,12 @@ static enum dm_filter_verdict test_submit_bio(struct dm_filter *f, struct bio *b
 	return DM_FILTER_PASS;
 }
 
-static void test_status(struct dm_filter *f, char *result, unsigned int maxlen)
+static void test_status(struct dm_filter *f, struct dm_filter_out *out)
 {
 	struct test_filter *t = f->private;
 
-	snprintf(result, maxlen, "seen=%lld skipped=%lld", atomic64_read(&t->seen),
-		 atomic64_read(&t->skipped));
+	dm_filter_out_printf(out, "seen=%lld skipped=%lld", atomic64_read(&t->seen),
+			     atomic64_read(&t->skipped));
 }
 
 static struct dm_filter_type test_filter_type = {

@@ -1,9 +1,14 @@
 #!/usr/bin/env python3
 """The kernel test suite: every DM_DEV_FILTER operation and error path against the real dm-mod, run as root in the VM."""
 import errno
+import fcntl
+import glob
+import hashlib
+import mmap
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -19,6 +24,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 MODULES = os.path.join(REPO, "kernel", "build", os.uname().release)
 SCRATCH = tempfile.mkdtemp(prefix="dmflt-kernel-", dir="/tmp")
 NO_SUCH_MAJOR = 4000  # no driver registers this block major
+CONFIGFS = "/sys/kernel/config"
+NULLB_CFG = CONFIGFS + "/nullb"
+# stat's status words, in order: the engine reads stat's counters from them
+STAT_WORDS = ("read_bios", "read_bytes", "write_bios", "write_bytes", "discard_bios",
+              "discard_bytes", "write_zeroes_bios", "write_zeroes_bytes", "flush_bios",
+              "skipped_bios")
 
 
 def sh(cmd, check=True):
@@ -61,6 +72,29 @@ class Scope(UndoScope):
         settle()
         return dev
 
+    def nullb(self, name="dmfltnb0", mib=16, blocksize=512):
+        """A memory-backed configfs null_blk, /dev/NAME (6.1 names it after its directory)."""
+        if not os.path.isdir(NULLB_CFG):
+            sh("modprobe null_blk nr_devices=0")
+            if not os.path.ismount(CONFIGFS):
+                sh("mount -t configfs none %s" % CONFIGFS)
+        nb = os.path.join(NULLB_CFG, name)
+        os.mkdir(nb)
+        self.later(lambda: os.path.isdir(nb) and os.rmdir(nb))
+        for k, v in (("size", str(mib)), ("blocksize", str(blocksize)), ("memory_backed", "1"),
+                     ("discard", "1"), ("power", "1")):
+            if os.path.exists(os.path.join(nb, k)):
+                with open(os.path.join(nb, k), "w") as f:
+                    f.write(v)
+        settle()
+        return "/dev/" + name
+
+    def nullb_remove(self, path):
+        nb = os.path.join(NULLB_CFG, os.path.basename(path))
+        with open(nb + "/power", "w") as f:
+            f.write("0")  # del_gendisk
+        os.rmdir(nb)
+
     def attach(self, path, type_name="stat", options=None):
         dev = dmf.dev_of(path)
         dmf.attach(dev, type_name, options)
@@ -101,7 +135,7 @@ def test_attach_list_status_detach(s):
         assert stat_attachments() == before + 1
         st = dmf.status(dev, "stat")
         assert st["dev"] == dev and st["type"] == "stat" and st["count"] == 1, st
-        assert st["counters"] is not None, "stat must report counters"
+        assert list(st["words"]) == list(STAT_WORDS), st["text"]
         assert abs(st["attached_ns"] / 1e9 - time.time()) < 3600, st["attached_ns"]
         assert st["text"].startswith("read_bios="), st["text"]
         assert st["status_len"] == len(st["text"]) + 1
@@ -115,7 +149,7 @@ def test_exact_write_counters(s):
     loop = s.loop()
     dev = s.attach(loop)
     dd_direct(loop, 100)
-    c = dmf.status(dev, "stat")["counters"]
+    c = dmf.counters(dev)
     assert c["write_bios"] == 100 and c["write_bytes"] == 409600, c
     assert c["discard_bios"] == c["write_zeroes_bios"] == c["skipped_bios"] == 0, c
     assert "write_bios=100 write_bytes=409600" in dmf.status(dev, "stat")["text"]
@@ -132,9 +166,9 @@ def test_reset_then_exact_reads_flush_discard(s):
     dev = s.attach(loop)
     udev_paused(s)
     dd_direct(loop, 8)
-    assert dmf.status(dev, "stat")["counters"]["write_bios"] == 8
+    assert dmf.counters(dev)["write_bios"] == 8
     assert dmf.message(dev, "stat", "reset") == ""
-    c = dmf.status(dev, "stat")["counters"]
+    c = dmf.counters(dev)
     assert all(v == 0 for v in c.values()), c
     dd_direct(loop, 10, write=False)
     fd = os.open(loop, os.O_RDONLY)
@@ -142,12 +176,12 @@ def test_reset_then_exact_reads_flush_discard(s):
         os.fsync(fd)  # blkdev_fsync issues exactly one empty PREFLUSH bio
     finally:
         os.close(fd)
-    c = dmf.status(dev, "stat")["counters"]
+    c = dmf.counters(dev)
     assert c["read_bios"] == 10 and c["read_bytes"] == 40960, c
     assert c["flush_bios"] == 1, c
     # blkdiscard reads the device first (libblkid looks for signatures): count discards only
     sh("blkdiscard -o 1048576 -l 1048576 %s" % loop)
-    c = dmf.status(dev, "stat")["counters"]
+    c = dmf.counters(dev)
     assert c["discard_bytes"] == 1048576 and c["discard_bios"] >= 1, c
     assert c["write_bios"] == 0, c
 
@@ -157,7 +191,7 @@ def test_write_zeroes_counted(s):
     dev = s.attach(loop)
     udev_paused(s)
     sh("blkdiscard -z -o 0 -l 1048576 %s" % loop)
-    c = dmf.status(dev, "stat")["counters"]
+    c = dmf.counters(dev)
     assert c["write_zeroes_bios"] >= 1 and c["write_zeroes_bytes"] == 1048576, c
     # a backing file system without FALLOC_FL_ZERO_RANGE (tmpfs) fails it: the block
     # layer falls back to writing zero pages, which count as writes
@@ -169,7 +203,7 @@ def test_counters_exact_under_concurrency(s):
     dev = s.attach(loop)
     sh("fio --name=par --filename=%s --rw=randwrite --bs=4k --direct=1 --ioengine=libaio --iodepth=16"
        " --numjobs=4 --size=4M --offset_increment=4M --number_ios=256 --group_reporting --output=/dev/null" % loop)
-    c = dmf.status(dev, "stat")["counters"]
+    c = dmf.counters(dev)
     assert c["write_bios"] == 4 * 256 and c["write_bytes"] == 4 * 256 * 4096, c
 
 
@@ -184,9 +218,9 @@ def test_filter_on_dm_device(s):
     dm_dev = s.attach(dm_path)
     loop_dev = s.attach(loop)
     dd_direct(dm_path, 100)
-    assert dmf.status(dm_dev, "stat")["counters"]["write_bios"] == 100
+    assert dmf.counters(dm_dev)["write_bios"] == 100
     # dm remaps under current->bio_list: the loop's filter does not see them again (documented)
-    assert dmf.status(loop_dev, "stat")["counters"]["write_bios"] == 0
+    assert dmf.counters(loop_dev)["write_bios"] == 0
 
 
 def test_message_refusals(s):
@@ -250,7 +284,8 @@ def test_malformed_messages_are_einval(s):
         "bad magic": dict(magic=0x1234),
         "newer abi": dict(abi=dmf.DM_FILTER_ABI_VERSION + 1),
         "op 0": dict(op=0),
-        "op 7": dict(op=7),
+        "op past the last": dict(op=dmf.OP_COUNT),
+        "op 2^32-1": dict(op=0xFFFFFFFF),
         "flags": dict(flags=1),
         "reserved": dict(reserved=1),
         "unterminated type": dict(raw_type=b"s" * 32),
@@ -294,7 +329,7 @@ def test_unload_refused_while_attached(s):
     assert sh("rmmod dm_mod", check=False).returncode != 0, "dm_mod unloaded under an attachment"
     assert attached(dev)
     dd_direct(loop, 4)
-    assert dmf.status(dev, "stat")["counters"]["write_bios"] == 4
+    assert dmf.counters(dev)["write_bios"] == 4
 
 
 def test_type_module_unload_and_reload(s):
@@ -347,26 +382,12 @@ def test_dm_remove_drops_filter(s):
 
 
 def test_null_blk_removal_drops_filter(s):
-    cfg = "/sys/kernel/config"
-    if not os.path.isdir(cfg + "/nullb"):
-        sh("modprobe null_blk nr_devices=0")
-        if not os.path.ismount(cfg):
-            sh("mount -t configfs none %s" % cfg)
-    nb = cfg + "/nullb/dmfltnb0"
-    os.mkdir(nb)
-    s.later(lambda: os.path.isdir(nb) and os.rmdir(nb))
-    for k, v in (("size", "64"), ("blocksize", "4096"), ("memory_backed", "1"), ("power", "1")):
-        with open(os.path.join(nb, k), "w") as f:
-            f.write(v)
-    path = "/dev/dmfltnb0"  # 6.1 names a configfs null_blk after its directory
-    settle()
+    path = s.nullb(blocksize=4096, mib=64)
     dev = dmf.dev_of(path)
     dmf.attach(dev, "stat")
     dd_direct(path, 10)
-    assert dmf.status(dev, "stat")["counters"]["write_bios"] == 10
-    with open(nb + "/power", "w") as f:
-        f.write("0")  # del_gendisk
-    os.rmdir(nb)
+    assert dmf.counters(dev)["write_bios"] == 10
+    s.nullb_remove(path)
     assert not attached(dev), dmf.list_attachments()
 
 
@@ -387,9 +408,9 @@ def test_partition_filter_and_partition_removal(s):
     part_dev = s.attach(part)
     whole_dev = s.attach(loop)
     dd_direct(part, 10)
-    assert dmf.status(part_dev, "stat")["counters"]["write_bios"] == 10
+    assert dmf.counters(part_dev)["write_bios"] == 10
     # a filter sees the bios submitted to its own device: partition IO is the partition's
-    assert dmf.status(whole_dev, "stat")["counters"]["write_bios"] == 0
+    assert dmf.counters(whole_dev)["write_bios"] == 0
     sh("partx -d --nr 1 %s" % loop)
     assert not attached(part_dev), dmf.list_attachments()
     assert attached(whole_dev)
@@ -406,7 +427,7 @@ def test_fio_verify_under_attach_detach_churn(s):
         while not stop.is_set():
             try:
                 dmf.attach(dev, "stat")
-                c = dmf.status(dev, "stat")["counters"]
+                c = dmf.counters(dev)
                 seen[0] += c["write_bios"] + c["read_bios"]
                 dmf.detach(dev, "stat")
                 cycles[0] += 1
@@ -433,6 +454,475 @@ def test_fio_verify_under_attach_detach_churn(s):
         cycles[0], seen[0]))
 
 
+# ---------------------------------------------------------------- guard
+
+BLKDISCARD, BLKZEROOUT = 0x1277, 0x127F
+GUARD_WORDS = ["mode", "error", "ranges", "events", "dropped"] + [
+    "%s_%s_%s" % (v, op, unit) for v in ("denied", "audited")
+    for op in ("read", "write", "discard", "write_zeroes", "flush") for unit in ("bios", "bytes")]
+
+
+def dio(path, op, offset, length, data=None):
+    """One O_DIRECT pread or pwrite; returns (errno or 0, what a read left in its buffer)."""
+    buf = mmap.mmap(-1, max(length, 4096))  # page-aligned, as O_DIRECT wants
+    view = memoryview(buf)[:length]
+    fd = os.open(path, (os.O_RDONLY if op == "read" else os.O_WRONLY) | os.O_DIRECT)
+    try:
+        if op == "read":
+            view[:] = b"\xaa" * length  # a failed read must leave this untouched
+            n = os.preadv(fd, [view], offset)
+            assert n == length, "short read %d of %d" % (n, length)
+        else:
+            view[:] = data if data is not None else os.urandom(length)
+            n = os.pwritev(fd, [view], offset)
+            assert n == length, "short write %d of %d" % (n, length)
+        err = 0
+    except OSError as e:
+        err = e.errno
+    finally:
+        os.close(fd)
+    return err, bytes(view) if op == "read" else None
+
+
+def blk_ioctl(path, request, offset, length):
+    """BLKDISCARD or BLKZEROOUT of [offset, offset + length); returns errno or 0."""
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        fcntl.ioctl(fd, request, struct.pack("=QQ", offset, length))
+        return 0
+    except OSError as e:
+        return e.errno
+    finally:
+        os.close(fd)
+
+
+def flush(path):
+    """blkdev_fsync: exactly one empty PREFLUSH bio. Returns errno or 0."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        return 0
+    except OSError as e:
+        return e.errno
+    finally:
+        os.close(fd)
+
+
+def sha_direct(path):
+    """sha256 of the device's bytes as the device has them (O_DIRECT: no page cache)."""
+    h = hashlib.sha256()
+    size = int(sh("blockdev --getsize64 %s" % path).stdout)
+    chunk = 1 << 20
+    for off in range(0, size, chunk):
+        err, data = dio(path, "read", off, min(chunk, size - off))
+        assert err == 0, "read at %d: %s" % (off, errno.errorcode.get(err, err))
+        h.update(data)
+    return h.hexdigest()
+
+
+def fill(path, mib):
+    """Random bytes over the first mib MiB, so a change shows in the checksum."""
+    sh("dd if=/dev/urandom of=%s bs=1M count=%d oflag=direct status=none" % (path, mib))
+
+
+def guard(dev):
+    return dmf.status(dev, "guard")["words"]
+
+
+def denied(w, prefix="denied"):
+    """The non-zero per-op counters of a guard status, {"write_bios": 1, ...}."""
+    return {k[len(prefix) + 1:]: v for k, v in w.items() if k.startswith(prefix + "_") and v}
+
+
+def guard_attachments():
+    return next(t["attachments"] for t in dmf.list_types() if t["name"] == "guard")
+
+
+def test_guard_listed_and_status_words(s):
+    types = {t["name"]: t for t in dmf.list_types()}
+    assert types["guard"]["version"] == (1, 0, 0), types.get("guard")
+    dev = s.attach(s.loop(16), "guard")
+    st = dmf.status(dev, "guard")
+    assert list(st["words"]) == GUARD_WORDS, st["text"]
+    assert st["text"].startswith("mode=read-only error=eio ranges=all events=0 dropped=0 denied_read_bios=0 "), st["text"]
+    assert "\n" not in st["text"]
+
+
+def check_read_only(s, path, discard=True):
+    udev_paused(s)
+    fill(path, 4)
+    before = sha_direct(path)
+    dev = s.attach(path, "guard", "mode=read-only")
+    t0 = time.time_ns()
+    assert dio(path, "write", 8192, 4096)[0] == errno.EIO
+    err, data = dio(path, "read", 0, 8192)
+    assert err == 0 and data != b"\xaa" * 8192, "a read must pass in read-only mode"
+    assert flush(path) == 0, "an empty flush must pass in read-only mode"
+    if discard:
+        assert blk_ioctl(path, BLKDISCARD, 1 << 20, 1 << 20) == errno.EIO
+        # write-zeroes is denied, then so are the zero pages the block layer falls back to
+        assert blk_ioctl(path, BLKZEROOUT, 2 << 20, 65536) == errno.EIO
+    w = guard(dev)
+    got = denied(w)
+    if not discard:
+        assert got == {"write_bios": 1, "write_bytes": 4096}, got
+    else:
+        # the block layer may split a discard or fall back from write-zeroes to writes
+        assert got["discard_bios"] >= 1 and got["discard_bytes"] == 1 << 20, got
+        zeroed = got.get("write_zeroes_bytes", 0) + got["write_bytes"] - 4096
+        assert got["write_bios"] >= 1 and zeroed in (65536, 131072), got
+        assert not {k for k in got if k.startswith(("read", "flush"))}, got
+    assert denied(w, "audited") == {}, w
+    ev = dmf.guard_events(dev)
+    first = ev["items"][0]
+    assert first["seq"] == 1 and first["op"] == "write" and first["offset"] == 8192 and \
+        first["length"] == 4096 and first["verdict"] == "denied" and first["reserved"] == 0, first
+    assert t0 - 10**9 <= first["time_ns"] <= time.time_ns() + 10**9, (t0, first)
+    if discard:
+        assert ev["items"][1]["op"] == "discard" and ev["items"][1]["offset"] == 1 << 20
+    assert ev["total"] == len(ev["items"]) == w["events"] and ev["dropped"] == 0, ev
+    dmf.detach(dev, "guard")
+    s.undo.pop()
+    assert sha_direct(path) == before, "a denied bio changed the device"
+    assert dio(path, "write", 8192, 4096)[0] == 0, "writes must work again after detach"
+
+
+def test_guard_read_only_on_loop(s):
+    check_read_only(s, s.loop(16))
+
+
+def test_guard_read_only_on_null_blk(s):
+    check_read_only(s, s.nullb(), discard=os.path.exists(NULLB_CFG + "/dmfltnb0/discard"))
+
+
+def check_deny(s, path):
+    udev_paused(s)
+    fill(path, 2)
+    before = sha_direct(path)
+    dev = s.attach(path, "guard", "mode=deny")
+    err, data = dio(path, "read", 4096, 4096)
+    assert err == errno.EIO, errno.errorcode.get(err, err)
+    assert data == b"\xaa" * 4096, "a denied read returned data"
+    assert dio(path, "write", 0, 4096)[0] == errno.EIO
+    assert flush(path) == errno.EIO, "deny without ranges denies empty flushes too"
+    got = denied(guard(dev))
+    assert got == {"read_bios": 1, "read_bytes": 4096, "write_bios": 1, "write_bytes": 4096,
+                   "flush_bios": 1}, got
+    ops = [(e["op"], e["offset"], e["length"]) for e in dmf.guard_events(dev)["items"]]
+    assert ops == [("read", 4096, 4096), ("write", 0, 4096), ("flush", 0, 0)], ops
+    dmf.detach(dev, "guard")
+    s.undo.pop()
+    assert sha_direct(path) == before
+
+
+def test_guard_deny_on_loop(s):
+    check_deny(s, s.loop(16))
+
+
+def test_guard_deny_on_null_blk(s):
+    check_deny(s, s.nullb())
+
+
+def check_audit(s, path):
+    udev_paused(s)
+    dev = s.attach(path, "guard", "mode=audit")
+    data = os.urandom(8192)
+    assert dio(path, "write", 65536, 8192, data)[0] == 0
+    assert dio(path, "read", 65536, 8192) == (0, data), "audit must let the write through"
+    assert flush(path) == 0
+    w = guard(dev)
+    assert denied(w) == {}, w
+    assert denied(w, "audited") == {"write_bios": 1, "write_bytes": 8192}, w
+    ev = dmf.guard_events(dev)
+    assert [(e["op"], e["offset"], e["length"], e["verdict"]) for e in ev["items"]] == [
+        ("write", 65536, 8192, "audited")], ev
+
+
+def test_guard_audit_on_loop(s):
+    path = s.loop(16)
+    check_audit(s, path)
+    dev = dmf.dev_of(path)
+    assert blk_ioctl(path, BLKDISCARD, 1 << 20, 1 << 20) == 0, "audit must let discards through"
+    assert guard(dev)["audited_discard_bytes"] == 1 << 20
+
+
+def test_guard_audit_on_null_blk(s):
+    check_audit(s, s.nullb())
+
+
+def test_guard_range_edges(s):
+    path = s.loop(16)
+    udev_paused(s)
+    fill(path, 8)
+    lo, ln = 1 << 20, 65536
+    dev = s.attach(path, "guard", "ranges=%d+%d,%d+4096" % (lo, ln, 4 << 20))
+    before = {off: dio(path, "read", off, 512)[1] for off in (lo - 512, lo, lo + ln - 512, lo + ln)}
+    assert guard(dev)["ranges"] == "%d+%d,%d+4096" % (lo, ln, 4 << 20)
+    cases = [  # (offset, length, denied?)
+        (lo, 512, True),                # first sector of the range
+        (lo + ln - 512, 512, True),     # last sector
+        (lo - 512, 512, False),         # just before
+        (lo + ln, 512, False),          # just after
+        (lo - 512, 1024, True),         # straddles the start: denied whole
+        (lo + ln - 512, 1024, True),    # straddles the end
+        (lo - 4096, ln + 8192, True),   # covers the range
+        ((4 << 20) + 4096, 4096, False),  # just after the second range
+        ((4 << 20) - 512, 1024, True),  # straddles the second range's start
+    ]
+    for off, length, deny in cases:
+        err = dio(path, "write", off, length, bytes(length))[0]
+        assert err == (errno.EIO if deny else 0), (off, length, errno.errorcode.get(err, err))
+        if deny:
+            continue
+        assert dio(path, "read", off, length) == (0, bytes(length)), "a passed write was changed"
+        for o in before:  # the neighbours written back, for the straddling cases
+            if off <= o < off + length:
+                assert dio(path, "write", o, 512, before[o])[0] == 0
+    for off, data in before.items():
+        assert dio(path, "read", off, 512) == (0, data), "denied-whole bio touched byte %d" % off
+    assert flush(path) == 0
+    n = sum(1 for c in cases if c[2])
+    w = guard(dev)
+    assert w["denied_write_bios"] == n and w["denied_flush_bios"] == 0, w
+    got = [(e["offset"], e["length"]) for e in dmf.guard_events(dev)["items"]]
+    assert got == [(o, ln_) for o, ln_, d in cases if d], got
+    assert dio(path, "read", lo, 4096)[0] == 0, "read-only: reads inside a range pass"
+
+
+def test_guard_deny_ranges_pass_flushes_and_outside(s):
+    path = s.nullb()
+    udev_paused(s)
+    dev = s.attach(path, "guard", "mode=deny ranges=1048576+1048576")
+    assert flush(path) == 0, "with ranges an empty flush meets none: it passes"
+    assert dio(path, "read", 0, 4096)[0] == 0 and dio(path, "write", 2 << 20, 4096)[0] == 0
+    assert dio(path, "read", 1 << 20, 4096)[0] == errno.EIO
+    assert dio(path, "write", (2 << 20) - 4096, 4096)[0] == errno.EIO
+    assert denied(guard(dev)) == {"read_bios": 1, "read_bytes": 4096, "write_bios": 1,
+                                  "write_bytes": 4096}
+
+
+def test_guard_error_target_is_eremoteio(s):
+    loop = s.loop(16)
+    dev = s.attach(loop, "guard", "error=target")
+    assert guard(dev)["error"] == "target"
+    assert dio(loop, "write", 0, 4096)[0] == errno.EREMOTEIO
+    r = sh("dd if=/dev/zero of=%s bs=4096 count=1 oflag=direct status=none" % loop, check=False)
+    assert r.returncode != 0 and "Remote I/O error" in r.stderr, r.stderr
+    dmf.detach(dev, "guard")
+    s.undo.pop()
+    dev = s.attach(loop, "guard", "error=eio")
+    assert dio(loop, "write", 0, 4096)[0] == errno.EIO
+    r = sh("dd if=/dev/zero of=%s bs=4096 count=1 oflag=direct status=none" % loop, check=False)
+    assert r.returncode != 0 and "Input/output error" in r.stderr, r.stderr
+
+
+def test_guard_with_stat_before_it(s):
+    loop = s.loop(16)
+    udev_paused(s)
+    stat_dev = s.attach(loop, "stat")
+    s.attach(loop, "guard")
+    assert dio(loop, "write", 0, 4096)[0] == errno.EIO
+    c = dmf.counters(stat_dev)
+    assert c["write_bios"] == 1 and c["skipped_bios"] == 1, c
+
+
+def test_guard_events_order_seq_dropped(s):
+    path = s.nullb()
+    udev_paused(s)
+    dev = s.attach(path, "guard")
+    fd = os.open(path, os.O_WRONLY | os.O_DIRECT)
+    buf = mmap.mmap(-1, 4096)
+    try:
+        for i in range(300):
+            try:
+                os.pwritev(fd, [buf], i * 4096)
+                raise AssertionError("write %d passed read-only guard" % i)
+            except OSError as e:
+                assert e.errno == errno.EIO
+    finally:
+        os.close(fd)
+    w = guard(dev)
+    assert w["events"] == 300 and w["dropped"] == 44 and w["denied_write_bios"] == 300, w
+    ev = dmf.guard_events(dev)
+    assert ev["total"] == 300 and ev["dropped"] == 44 and len(ev["items"]) == 256, (
+        ev["total"], ev["dropped"], len(ev["items"]))
+    assert [e["seq"] for e in ev["items"]] == list(range(45, 301))
+    assert [e["offset"] for e in ev["items"]] == [(q - 1) * 4096 for q in range(45, 301)]
+    times = [e["time_ns"] for e in ev["items"]]
+    assert times == sorted(times), "events out of time order"
+    ev = dmf.guard_events(dev, since=290)
+    assert ev["dropped"] == 0 and [e["seq"] for e in ev["items"]] == list(range(291, 301)), ev
+    ev = dmf.guard_events(dev, since=10)
+    assert ev["dropped"] == 34 and len(ev["items"]) == 256, (ev["dropped"], len(ev["items"]))
+    for since in (300, 1000, 2**64 - 1):
+        ev = dmf.guard_events(dev, since=since)
+        assert ev == {"total": 300, "dropped": 0, "items": []}, (since, ev)
+    for words in ("events x", "events 1 2", "events -1", "bogus", "events 18446744073709551616"):
+        expect_errno(errno.EINVAL, dmf.query, dev, "guard", words)
+    expect_errno(errno.EINVAL, dmf.query, dev, "guard", "   ")
+    assert "guard: query 'bogus' to" in sh("dmesg").stdout
+
+
+def test_query_refusals(s):
+    loop = s.loop(16)
+    dev = dmf.dev_of(loop)
+    expect_errno(errno.ENXIO, dmf.query, dev, "guard", "events")
+    s.attach(loop, "stat")
+    expect_errno(errno.EINVAL, dmf.query, dev, "stat", "events")
+    assert "stat: query to %d:%d: this filter type takes no query" % (
+        os.major(os.stat(loop).st_rdev), os.minor(os.stat(loop).st_rdev)) in sh("dmesg").stdout
+    expect_errno(errno.EINVAL, raw, dmf.OP_QUERY, dev=dev, type_name="stat")  # no text
+
+
+def exact_buffer_full(op, dev, type_name, text=None):
+    """The size FULL reports is exact: one byte less is full again, that size fits."""
+    flags, reply, body = dmf.call(dmf.build(op, dev, type_name, text,
+                                            size=dmf.DM_IOCTL.size + dmf.MSG.size))
+    assert flags & dmf.DM_BUFFER_FULL_FLAG and body == b"" and reply[3] == 0, (hex(flags), reply)
+    need = reply[4]
+    exact = dmf.DM_IOCTL.size + dmf.REPLY.size + need
+    flags, reply, _ = dmf.call(dmf.build(op, dev, type_name, text, size=exact - 1))
+    assert flags & dmf.DM_BUFFER_FULL_FLAG and reply[4] == need, (hex(flags), reply, need)
+    flags, reply, body = dmf.call(dmf.build(op, dev, type_name, text, size=exact))
+    assert not flags & dmf.DM_BUFFER_FULL_FLAG and reply[4] == need == len(body), (reply, need)
+    return need, reply, body
+
+
+def test_guard_big_status_and_query_retry(s):
+    path = s.nullb(mib=1024)
+    udev_paused(s)
+    ranges, k = [], 0
+    while len("ranges=" + ",".join(ranges + ["%d+512" % (k * 1024)])) < dmf.DM_FILTER_TEXT_MAX - 1:
+        ranges.append("%d+512" % (k * 1024))
+        k += 1
+    dev = s.attach(path, "guard", "ranges=" + ",".join(ranges))
+    retries = []
+    st = dmf.status(dev, "guard", size=4096, retries=retries)
+    assert retries == [4096] and st["status_len"] > 4096, (retries, st["status_len"])
+    assert st["words"]["ranges"] == ",".join(ranges)
+    need, reply, body = exact_buffer_full(dmf.OP_STATUS, dev, "guard")
+    assert body[dmf.ATTACHMENT_INFO.size + dmf.STATUS_TAIL.size:].rstrip(b"\0").decode() == st["text"]
+    fd = os.open(path, os.O_WRONLY | os.O_DIRECT)
+    buf = memoryview(mmap.mmap(-1, 4096))[:512]
+    try:
+        for k in range(len(ranges)):  # one denial in every range
+            try:
+                os.pwritev(fd, [buf], k * 1024)
+                raise AssertionError("write at %d passed" % (k * 1024))
+            except OSError as e:
+                assert e.errno == errno.EIO
+    finally:
+        os.close(fd)
+    assert len(ranges) > 256, len(ranges)
+    retries = []
+    ev = dmf.guard_events(dev, size=4096, retries=retries)
+    assert retries == [4096] and len(ev["items"]) == 256 and ev["dropped"] == len(ranges) - 256, (
+        retries, len(ev["items"]), ev["dropped"])
+    need, reply, body = exact_buffer_full(dmf.OP_QUERY, dev, "guard", "events")
+    assert need == 16 + 256 * 32 and reply[3] == 257, (need, reply)
+    exact_buffer_full(dmf.OP_LIST_TYPES, 0, "")
+
+
+def test_guard_bad_options_are_einval(s):
+    loop = s.loop(16)
+    dev = dmf.dev_of(loop)
+    before = guard_attachments()
+    cases = {
+        "mode=bogus": "option mode: unknown value 'bogus'",
+        "mode=": "option mode: unknown value ''",
+        "ranges=1+512": "option ranges: range 1 is not a multiple of 512 bytes",
+        "ranges=0+1000": "option ranges: range 1 is not a multiple of 512 bytes",
+        "ranges=0+0": "option ranges: range 1 has length 0",
+        "ranges=0+512,1024+0": "option ranges: range 2 has length 0",
+        "ranges=0+512,": "option ranges: range 2 is not OFFSET+LENGTH",
+        "ranges=": "option ranges: no ranges given",
+        "ranges=512": "option ranges: range 1 is not OFFSET+LENGTH",
+        "ranges=-512+512": "option ranges: range 1 is not OFFSET+LENGTH",
+        "ranges=18446744073709551104+1024": "ends beyond 2^64",
+        "error=enospc": "option error: unknown value 'enospc'",
+        "verbose=1": "guard has no option 'verbose'",
+        "mode": "option 'mode' is not NAME=VALUE",
+        "=deny": "option '=deny' is not NAME=VALUE",
+        "mode=deny mode=audit": "option mode given twice",
+        "ranges=0+512 ranges=0+512": "option ranges given twice",
+        "ranges=0+512 bogus=1": "guard has no option 'bogus'",
+    }
+    for options, why in cases.items():
+        expect_errno(errno.EINVAL, dmf.attach, dev, "guard", options)
+        assert not attached(dev, "guard"), options
+        line = "guard: attach to %d:%d: " % (os.major(os.stat(loop).st_rdev), os.minor(os.stat(loop).st_rdev))
+        log = sh("dmesg | tail -n 5").stdout
+        assert line in log and why in log, (options, why, log)
+    assert guard_attachments() == before
+    dmf.attach(dev, "guard", "mode=audit ranges=0+512,512+512 error=target")
+    s.later(lambda: dmf.detach(dev, "guard"))
+    assert guard(dev)["ranges"] == "0+1024", "adjacent ranges merge"
+
+
+def test_guard_audit_attach_detach_under_fio_verify(s):
+    loop = s.loop(64)
+    dev = dmf.dev_of(loop)
+    cycles, audited, failures = [0], [0], []
+    stop = threading.Event()
+
+    def churn():
+        while not stop.is_set():
+            try:
+                dmf.attach(dev, "guard", "mode=audit")
+                time.sleep(0.05)
+                audited[0] += guard(dev)["audited_write_bios"]
+                dmf.detach(dev, "guard")
+                cycles[0] += 1
+            except Exception as e:  # reported after fio
+                failures.append(repr(e))
+                return
+
+    t = threading.Thread(target=churn)
+    fio = subprocess.Popen(
+        "fio --name=verify --filename=%s --rw=randwrite --bs=4k --size=32M --direct=1"
+        " --ioengine=libaio --iodepth=16 --verify=crc32c --do_verify=1 --verify_fatal=1"
+        " --runtime=60 --time_based=0 --output-format=terse" % loop,
+        shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    t.start()
+    out, _ = fio.communicate()
+    stop.set()
+    t.join()
+    assert not failures, failures
+    assert fio.returncode == 0, out[-2000:]
+    assert cycles[0] >= 1 and audited[0] > 0, (cycles, audited)
+    assert not attached(dev, "guard")
+    print("    fio verify passed with %d guard attach/detach cycles; %d writes audited" % (
+        cycles[0], audited[0]))
+
+
+def test_guard_device_removal(s):
+    before = guard_attachments()
+    img = tempfile.mktemp(dir=SCRATCH, suffix=".img")
+    with open(img, "wb") as f:
+        f.truncate(16 << 20)
+    loop = sh("losetup -f --show %s" % img).stdout.strip()
+    dev = dmf.dev_of(loop)
+    dmf.attach(dev, "guard", "mode=deny")
+    assert dio(loop, "write", 0, 4096)[0] == errno.EIO
+    sh("losetup -d %s" % loop)
+    minor = os.minor(os.stat(loop).st_rdev)
+    fd = os.open("/dev/loop-control", os.O_RDWR)
+    try:
+        fcntl.ioctl(fd, 0x4C81, minor)  # LOOP_CTL_REMOVE
+    finally:
+        os.close(fd)
+    os.unlink(img)
+    assert not attached(dev, "guard"), dmf.list_attachments()
+    path = s.nullb()
+    nb_dev = dmf.dev_of(path)
+    dmf.attach(nb_dev, "guard", "mode=deny")
+    assert dio(path, "read", 0, 4096)[0] == errno.EIO
+    s.nullb_remove(path)
+    assert not attached(nb_dev, "guard"), dmf.list_attachments()
+    assert guard_attachments() == before
+    assert "guard: dropping filter of removed device 7:%d" % minor in sh("dmesg").stdout
+
+
 def load_test_type(s):
     sh("insmod %s/dmflt-test-filter.ko" % MODULES)
     s.later(lambda: sh("rmmod dmflt_test_filter", check=False))
@@ -445,15 +935,15 @@ def test_sleeping_filter_runs_redirected(s):
     s.attach(loop, "test-sleep")  # the chain may sleep now: bios take the SRCU redirect
     udev_paused(s)
     dd_direct(loop, 20)
-    assert dmf.status(dev, "stat")["counters"]["write_bios"] == 20
+    assert dmf.counters(dev)["write_bios"] == 20
     assert dmf.status(dev, "test-sleep")["text"].startswith("seen=20 ")
-    assert dmf.status(dev, "test-sleep")["counters"] is None, "test-sleep keeps no counters"
+    assert list(dmf.status(dev, "test-sleep")["words"]) == ["seen", "skipped"]
     sh("fio --name=v --filename=%s --rw=randwrite --bs=4k --size=4M --direct=1 --ioengine=libaio"
        " --iodepth=8 --verify=crc32c --verify_fatal=1 --output=/dev/null" % loop)
     dmf.detach(dev, "test-sleep")  # its cleanup entry then finds nothing, harmlessly
-    before = dmf.status(dev, "stat")["counters"]["write_bios"]
+    before = dmf.counters(dev)["write_bios"]
     dd_direct(loop, 5)  # back to the in-hook path
-    assert dmf.status(dev, "stat")["counters"]["write_bios"] == before + 5
+    assert dmf.counters(dev)["write_bios"] == before + 5
 
 
 def test_skipped_bio_fails_and_is_counted(s):
@@ -463,7 +953,7 @@ def test_skipped_bio_fails_and_is_counted(s):
     s.attach(loop, "test-sleep", "skip-writes")
     r = sh("dd if=/dev/urandom of=%s bs=4096 count=1 oflag=direct status=none" % loop, check=False)
     assert r.returncode != 0 and "Input/output error" in r.stderr, (r.returncode, r.stderr)
-    c = dmf.status(dev, "stat")["counters"]
+    c = dmf.counters(dev)
     assert c["write_bios"] == 1 and c["skipped_bios"] == 1, c
     assert dmf.status(dev, "test-sleep")["text"].endswith("skipped=1")
     with open(loop, "rb") as f:
@@ -471,18 +961,34 @@ def test_skipped_bio_fails_and_is_counted(s):
     expect_errno(errno.EINVAL, dmf.attach, dmf.dev_of(s.loop()), "test-sleep", "bogus")
 
 
-def reload_dm_mod(stock=False):
-    """Swaps dm-mod under the suite; needs no dm device and no attachment left."""
-    for mod in ("dm_flt_stat", "dm_mod"):
+def type_modules():
+    """Every filter type module the build made, as scripts/vm loads them."""
+    return sorted(glob.glob(os.path.join(MODULES, "dm-flt-*.ko")))
+
+
+def unload_dm_mod():
+    """Unloads the filter types, then dm-mod; needs no dm device and no attachment left."""
+    mods = [os.path.basename(k)[:-3].replace("-", "_") for k in type_modules()] + ["dm_mod"]
+    for mod in mods:
         if os.path.isdir("/sys/module/" + mod):
             r = sh("rmmod " + mod, check=False)
             assert r.returncode == 0, "cannot unload %s (dm devices or attachments left?): %s" % (
                 mod, r.stderr.strip())
+
+
+def load_dm_mod():
+    sh("insmod %s/dm-mod.ko" % MODULES)
+    for ko in type_modules():
+        sh("insmod %s" % ko)
+
+
+def reload_dm_mod(stock=False):
+    """Swaps dm-mod under the suite; needs no dm device and no attachment left."""
+    unload_dm_mod()
     if stock:
         sh("modprobe dm_mod")
     else:
-        sh("insmod %s/dm-mod.ko" % MODULES)
-        sh("insmod %s/dm-flt-stat.ko" % MODULES)
+        load_dm_mod()
 
 
 def test_stock_dm_mod_answers_enotty(s):
@@ -497,10 +1003,10 @@ def test_second_hook_owner_is_ebusy(s):
     dev = dmf.dev_of(loop)
     s.later(lambda: sh("rmmod dmflt_hook_holder", check=False))
     # a fresh dm-mod has not hooked yet: the holder takes the hook first
-    sh("rmmod dm_flt_stat && rmmod dm_mod")
+    unload_dm_mod()
     sh("insmod %s/dmflt-hook-holder.ko" % MODULES)
     s.later(reload_dm_mod)
-    sh("insmod %s/dm-mod.ko && insmod %s/dm-flt-stat.ko" % (MODULES, MODULES))
+    load_dm_mod()
     expect_errno(errno.EBUSY, dmf.attach, dev, "stat")
     assert "another IPMODIFY ftrace user" in sh("dmesg").stdout
     assert not attached(dev)
@@ -508,7 +1014,170 @@ def test_second_hook_owner_is_ebusy(s):
     dmf.attach(dev, "stat")
     s.later(lambda: dmf.detach(dev, "stat"))
     dd_direct(loop, 3)
-    assert dmf.status(dev, "stat")["counters"]["write_bios"] == 3
+    assert dmf.counters(dev)["write_bios"] == 3
+
+
+def ftrace_enabled(value=None):
+    """Reads kernel.ftrace_enabled, or writes it and returns the errno (0: done)."""
+    path = "/proc/sys/kernel/ftrace_enabled"
+    if value is None:
+        with open(path) as f:
+            return int(f.read())
+    try:
+        with open(path, "w") as f:
+            f.write(str(value))
+        return 0
+    except OSError as e:
+        return e.errno
+
+
+def test_ftrace_cannot_be_switched_off_under_filters(s):
+    loop = s.loop(16)
+    dev = s.attach(loop)
+    s.later(lambda: ftrace_enabled(1))
+    assert ftrace_enabled(0) == errno.EBUSY, "ftrace_enabled=0 accepted under a filter hook"
+    assert ftrace_enabled() == 1
+    dd_direct(loop, 3)
+    assert dmf.counters(dev)["write_bios"] == 3, "filtering stopped"
+    # a fresh dm-mod, not hooked yet, with ftrace off: attach refuses and says why
+    dmf.detach(dev, "stat")
+    s.undo.pop()
+    s.later(reload_dm_mod)
+    unload_dm_mod()
+    load_dm_mod()
+    assert ftrace_enabled(0) == 0
+    expect_errno(errno.EBUSY, dmf.attach, dev, "stat")
+    assert not attached(dev)
+    assert "or ftrace is disabled (sysctl kernel.ftrace_enabled=0)" in sh("dmesg | tail -n 3").stdout
+    assert ftrace_enabled(1) == 0
+    dmf.attach(dev, "stat")
+    s.later(lambda: dmf.detach(dev, "stat"))
+    dd_direct(loop, 2)
+    assert dmf.counters(dev)["write_bios"] == 2
+
+
+def kmalloc_bytes():
+    """Bytes in use in the kmalloc caches, from /proc/slabinfo."""
+    total = 0
+    with open("/proc/slabinfo") as f:
+        for line in f:
+            w = line.split()
+            if w[0].startswith("kmalloc-"):
+                total += int(w[1]) * int(w[3])
+    return total
+
+
+class Fuzzer:
+    """Random and mutated DM_DEV_FILTER messages around every limit the kernel checks."""
+
+    WORDS = ["mode=read-only", "mode=deny", "mode=audit", "mode=", "mode", "ranges=0+512",
+             "ranges=512+1024,0+512", "ranges=1+512", "ranges=0+0", "ranges=", "ranges=,",
+             "ranges=18446744073709551104+512", "error=eio", "error=target", "error=x", "=",
+             "events", "events 0", "events 18446744073709551615", "events -1", "reset", "bogus",
+             "\\", "a\\ b", "x" * 200, "ranges=" + ",".join("%d+512" % (i * 1024) for i in range(300))]
+
+    def __init__(self, rnd, dev):
+        self.r, self.dev = rnd, dev
+
+    def near(self, limit):
+        return max(0, limit + self.r.choice((-2, -1, 0, 1, 2)))
+
+    def text(self):
+        r = self.r
+        pick = r.random()
+        if pick < 0.5:
+            return " ".join(r.choice(self.WORDS) for _ in range(r.randint(0, 4))).encode() + b"\0"
+        if pick < 0.7:
+            return bytes(r.getrandbits(8) for _ in range(r.randint(0, 64)))
+        n = r.choice((dmf.DM_FILTER_TEXT_MAX - 1, dmf.DM_FILTER_TEXT_MAX, dmf.DM_FILTER_TEXT_MAX + 1, 1))
+        return b"w " * (n // 2) + b"\0"
+
+    def message(self):
+        r = self.r
+        op = r.choice(list(range(0, dmf.OP_COUNT + 2)) + [r.getrandbits(32)])
+        type_raw = r.choice([b"stat", b"guard", b"", b"test-sleep", b"s" * 31, b"s" * 32,
+                             bytes(r.getrandbits(8) for _ in range(32))])
+        dev = r.choice([self.dev] * 6 + [0, dmf.makedev(NO_SUCH_MAJOR, 1), 1 << 40, r.getrandbits(64) | 1 << 32])
+        text = self.text()
+        text_len = len(text)
+        if r.random() < 0.3:
+            text_len = r.choice([0, 1, self.near(len(text)), self.near(dmf.DM_FILTER_TEXT_MAX),
+                                 r.getrandbits(32)])
+        size = r.choice([dmf.DM_IOCTL.size + dmf.MSG.size + len(text) + r.randint(0, 64),
+                         r.randint(dmf.DM_IOCTL.size, 20000), 16384])
+        data_start = dmf.DM_IOCTL.size
+        if r.random() < 0.2:
+            data_start = r.choice([0, self.near(dmf.DM_IOCTL.size), self.near(size - dmf.MSG.size),
+                                   self.near(size), r.getrandbits(32)])
+        buf = bytearray(max(size, dmf.DM_IOCTL.size) + 64)
+        data_size = size
+        if r.random() < 0.2:  # truncated: the header says less than the message needs
+            data_size = r.choice([self.near(dmf.DM_IOCTL.size), self.near(data_start + dmf.MSG.size),
+                                  self.near(data_start + dmf.MSG.size + len(text)),
+                                  r.randint(0, size)])
+        data_size = min(data_size, len(buf))  # never let the kernel write past our buffer
+        magic = dmf.DM_FILTER_MAGIC if r.random() < 0.95 else r.getrandbits(32)
+        abi = dmf.DM_FILTER_ABI_VERSION if r.random() < 0.95 else r.choice([1, 3, r.getrandbits(32)])
+        flags = 0 if r.random() < 0.95 else r.getrandbits(32)
+        reserved = 0 if r.random() < 0.95 else r.getrandbits(32)
+        dmf.DM_IOCTL.pack_into(buf, 0, 4, 0, 0, data_size, data_start & 0xFFFFFFFF, 0, 0, 0, 0, 0,
+                               0, b"", b"", b"")
+        if 0 <= data_start and data_start + dmf.MSG.size <= len(buf):
+            dmf.MSG.pack_into(buf, data_start, magic, abi, op, flags, dev, type_raw,
+                              text_len, reserved)
+            end = min(len(buf), data_start + dmf.MSG.size + len(text))
+            buf[data_start + dmf.MSG.size:end] = text[:end - data_start - dmf.MSG.size]
+        for _ in range(r.choice((0, 0, 0, 1, 3))):  # bit flips anywhere but the device number
+            i = r.randrange(len(buf))
+            if not data_start + 16 <= i < data_start + 24:
+                buf[i] ^= 1 << r.randrange(8)
+        if r.random() < 0.02:  # a device name or uuid, a bad dm version
+            buf[16 + 32 + r.randrange(16)] = 0x41
+        return buf
+
+
+def test_ioctl_fuzz(s):
+    import random
+    loop = s.loop(16)
+    dev = dmf.dev_of(loop)
+    seed = int(os.environ.get("DMFLT_FUZZ_SEED", str(int(time.time()))))
+    total = int(os.environ.get("DMFLT_FUZZ_MESSAGES", "100000"))
+    batch = 20000
+    fz = Fuzzer(random.Random(seed), dev)
+    types_before = {t["name"]: t["attachments"] for t in dmf.list_types()}
+
+    def clean():
+        for a in dmf.list_attachments():
+            assert a["dev"] == dev, "fuzzing attached to a device it was not given: %r" % a
+            dmf.detach(a["dev"], a["type"])
+
+    fd = os.open(dmf.CONTROL, os.O_RDWR)
+    s.later(lambda: os.close(fd))
+    s.later(clean)
+    errnos, ok, baseline, growth = {}, 0, None, []
+    for start in range(0, total, batch):
+        for _ in range(min(batch, total - start)):
+            buf = fz.message()
+            try:
+                fcntl.ioctl(fd, dmf.DM_DEV_FILTER, buf, True)
+                ok += 1
+            except OSError as e:
+                errnos[e.errno] = errnos.get(e.errno, 0) + 1
+        clean()
+        assert {t["name"]: t["attachments"] for t in dmf.list_types()} == types_before
+        now = kmalloc_bytes()
+        if baseline is None:
+            baseline = now  # after one batch: caches warmed up
+        growth.append(now - baseline)
+    bad = set(errnos) - {errno.EINVAL, errno.ENODEV, errno.ENOENT, errno.ENXIO, errno.EEXIST,
+                         errno.ENOTTY, errno.EFAULT, errno.EBUSY}
+    print("    seed %d: %d messages, %d accepted, errnos %s; kmalloc growth per batch %s" % (
+        seed, total, ok, {errno.errorcode[k]: v for k, v in sorted(errnos.items())},
+        [g // 1024 for g in growth]))
+    assert not bad, {errno.errorcode.get(k, k): errnos[k] for k in bad}
+    assert ok > 0 and errnos.get(errno.EINVAL, 0) > 0
+    # a leak of one small object per message would grow by megabytes per batch
+    assert max(growth) < 1 << 20, "kmalloc caches grew by %s KiB" % [g // 1024 for g in growth]
 
 
 def test_dmesg_clean(s):
