@@ -12,6 +12,7 @@ import threading
 import time
 
 import fcntl
+import hashlib
 import http.client
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -183,8 +184,9 @@ class Scope(UndoScope):
         dev = dmf.dev_of(path)
 
         def undo():
-            if kernel_has(dev):
-                dmf.detach(dev, "stat")
+            for type_name in ("stat", "guard"):
+                if kernel_has(dev, type_name):
+                    dmf.detach(dev, type_name)
             sh("losetup -d %s" % path, check=False)
             os.unlink(img)
         self.later(undo)
@@ -276,6 +278,75 @@ def test_attach_io_counters_detach(s):
     assert not kernel_has(dev)
     assert d.get("io").status_code == 404
     assert d.items() == []
+
+
+def sha256_of(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def direct_write(path, block):
+    """One 4 KiB O_DIRECT write at 4 KiB block `block`: one bio; returns dd's result."""
+    return sh("dd if=/dev/urandom of=%s bs=4096 count=1 seek=%d oflag=direct conv=notrunc status=none"
+              % (path, block), check=False)
+
+
+def test_guard_read_only_fails_writes_counts_them_and_detach_restores(s):
+    path, dev = s.loop()
+    sh("dd if=/dev/urandom of=%s bs=4096 count=64 oflag=direct status=none" % path)
+    sh("udevadm settle", check=False)
+    before = sha256_of(path)
+    d = s.daemon()
+    filters = {f["name"]: f for f in d.req("GET", "/v1/filters").json()["items"]}
+    assert filters["guard"]["loaded"] is True and filters["guard"]["version"] == "1.0.0", filters["guard"]
+    r = d.put("ro", path, "guard", {"mode": "read-only"})
+    assert r.status_code == 201 and r.json()["status"]["phase"] == "attached", r.text
+    assert kernel_has(dev, "guard")
+    for block in (0, 2, 63):
+        w = direct_write(path, block)
+        assert w.returncode != 0 and "Input/output error" in w.stderr, (block, w.returncode, w.stderr)
+    got = sh("dd if=%s of=/dev/null bs=4096 count=64 iflag=direct status=none" % path, check=False)
+    assert got.returncode == 0, got.stderr
+    assert sha256_of(path) == before, "a denied write changed the device"
+    f = d.get("ro").json()["status"]["filter"]
+    assert f["mode"] == "read-only" and f["wholeDevice"] is True and f["error"] == "eio", f
+    assert f["denied"]["write"] == {"bios": 3, "bytes": 12288}, f
+    assert f["denied"]["read"] == {"bios": 0, "bytes": 0}, f
+    events = d.req("GET", "/v1/hosts/local/attachments/ro/events")
+    assert events.status_code == 200, events.text
+    items = events.json()["items"]
+    assert [(e["op"], e["offset"], e["length"], e["verdict"]) for e in items] == \
+        [("write", 0, 4096, "denied"), ("write", 8192, 4096, "denied"), ("write", 63 * 4096, 4096, "denied")], items
+    newer = d.req("GET", "/v1/hosts/local/attachments/ro/events?since=%d" % items[0]["sequence"]).json()["items"]
+    assert [e["offset"] for e in newer] == [8192, 63 * 4096], newer
+    metrics = d.req("GET", "/metrics").text
+    assert 'dmflt_guard_denied_bios_total{attachment="ro",op="write"} 3' in metrics, metrics[-2000:]
+    r = d.delete("ro")
+    assert r.status_code == 204, r.text
+    assert not kernel_has(dev, "guard")
+    w = direct_write(path, 0)
+    assert w.returncode == 0, w.stderr
+    assert sha256_of(path) != before
+
+
+def test_guard_on_a_range_and_bad_guard_options_attach_nothing(s):
+    path, dev = s.loop()
+    d = s.daemon()
+    for options in ({"mode": "ro"}, {"ranges": "100+512"}, {"ranges": "0+0"}, {"error": "eperm"}, {"colour": "red"}):
+        r = d.put("bad", path, "guard", options)
+        assert r.status_code == 400 and r.json()["type"] == "urn:dmflt:problem:invalid-value", (options, r.text)
+    assert not kernel_has(dev, "guard") and d.items() == []
+    r = d.put("fence", path, "guard", {"mode": "deny", "ranges": "1M+64K"})
+    assert r.status_code == 201, r.text
+    assert direct_write(path, 0).returncode == 0, "outside the range a write passes"
+    w = direct_write(path, 256)
+    assert w.returncode != 0 and "Input/output error" in w.stderr, w.stderr
+    r = sh("dd if=%s of=/dev/null bs=4096 count=1 skip=256 iflag=direct status=none" % path, check=False)
+    assert r.returncode != 0, "deny mode fails a read inside the range"
+    f = d.get("fence").json()["status"]["filter"]
+    assert f["ranges"] == [{"offset": 1 << 20, "length": 65536}] and f["wholeDevice"] is False, f
+    assert f["denied"]["write"]["bios"] == 1 and f["denied"]["read"]["bios"] >= 1, f
+    assert d.delete("fence").status_code == 204
 
 
 def test_put_is_idempotent_and_a_different_spec_conflicts(s):
