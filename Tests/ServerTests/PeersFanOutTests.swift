@@ -96,14 +96,17 @@ import Testing
             errorHosts(body) == [
                 "dead": "urn:dmflt:problem:peer-unreachable", "slow": "urn:dmflt:problem:peer-timeout",
             ])
-        // Peers are asked for their local list, as the caller's role, with the cluster credential.
+        // Peers are asked for their local list, as the caller's role, signed for each of them by name.
         let calls = transport.calls.withLock { $0 }
         #expect(
             Set(calls.map(\.url))
                 == Set(["b", "c", "dead", "slow"].map { "http://\($0):7450/v1/hosts/local/attachments" }))
         #expect(
             calls.allSatisfy {
-                $0.headers["X-Dmflt-Role"] == "reader" && $0.headers["Authorization"] == "Bearer \(Self.token)"
+                $0.headers["X-Dmflt-Role"] == "reader"
+                    && $0.headers["Authorization"]?.hasPrefix("Dmflt-HMAC-SHA256 ") == true
+                    && $0.url.hasPrefix("http://\($0.headers["X-Dmflt-To"] ?? "?"):7450/")
+                    && !$0.headers.contains { $0.value.contains(Self.token) }
             })
     }
 

@@ -69,7 +69,8 @@ func peerApplication(
     return HTTPApplication(
         router: router,
         middlewares: [
-            ErrorMapping(), PeerTrust(authenticator: PeerAuthenticator(clusterToken: clusterToken)), RoleGate(),
+            ErrorMapping(), PeerTrust(authenticator: PeerAuthenticator(clusterToken: clusterToken, selfName: name)),
+            RoleGate(),
         ]
     ).handler
 }

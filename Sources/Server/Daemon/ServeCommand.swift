@@ -23,7 +23,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("peer"), help: "A peer as NAME=URL (repeatable).")
     var peers: [String] = []
 
-    @Option(help: "File whose first line is the secret token the cluster's hosts present to each other.")
+    @Option(
+        help:
+            "File whose first line is the cluster's secret; hosts sign their calls to each other with it, never send it."
+    )
     var peerTokenFile: String?
 
     @Option(help: "PEM file of the CA that signs the peers' certificates (default: the system's trust store).")

@@ -15,6 +15,8 @@ final class PeerCluster: Sendable {
     private let version: String
     private let probe: any HostProbe
     private let ownedClient: HTTPClientPeerTransport?
+    /// One for the daemon's life: every signed call this host accepted within the window.
+    private let nonces = NonceLedger()
 
     /// `stateDirectory` nil keeps the member list in memory (tests).
     convenience init(
@@ -44,7 +46,11 @@ final class PeerCluster: Sendable {
     }
 
     /// Goes right before the token auth middleware.
-    var trust: PeerTrust { PeerTrust(authenticator: PeerAuthenticator(clusterToken: configuration.clusterToken)) }
+    var trust: PeerTrust {
+        PeerTrust(
+            authenticator: PeerAuthenticator(
+                clusterToken: configuration.clusterToken, selfName: directory.selfName, ledger: nonces))
+    }
 
     /// Goes right after the token auth middleware.
     var forwarder: PeerForwarder {

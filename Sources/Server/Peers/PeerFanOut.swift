@@ -107,10 +107,12 @@ struct PeerFanOut: Sendable {
 
     private func askPeer(_ peer: PeerRecord, _ resource: Resource, role: Role?) async -> Result<[JSONValue], HostError>
     {
+        let path = "/v1/hosts/local/\(resource.rawValue)"
         let call = PeerCall(
-            method: "GET", url: peer.url + "/v1/hosts/local/\(resource.rawValue)",
-            headers: HTTPHeaders([("Accept", "application/json")]).withPeerCredentials(
-                clusterToken: clusterToken, role: role, via: directory.selfName),
+            method: "GET", url: peer.url + path,
+            headers: HTTPHeaders([("Accept", "application/json")]).signedForPeer(
+                secret: clusterToken, method: "GET", path: path, body: [], role: role, to: peer.name,
+                via: directory.selfName),
             body: [])
         do {
             let answer = try await transport.send(call, timeoutSeconds: timeoutSeconds, streamUnsized: false)
