@@ -17,7 +17,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "This host's name in the API (default: uname -n).")
     var hostName: String?
 
-    @Option(help: "File of 'ROLE TOKEN' lines (role reader or operator); without it every caller is an operator.")
+    @Option(
+        help:
+            "File of 'ROLE TOKEN' lines (role reader or operator); without it every caller is an operator, and peers need --insecure."
+    )
     var tokenFile: String?
 
     @Option(name: .customLong("peer"), help: "A peer as NAME=URL (repeatable).")
@@ -41,7 +44,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "PEM private key for HTTPS (with --tls-cert).")
     var tlsKey: String?
 
-    @Flag(help: "Allow a non-loopback address without a token file (anyone who can connect may attach and detach).")
+    @Flag(
+        help:
+            "Allow a non-loopback address or peers without a token file (anyone who can connect may attach and detach, on every host)."
+    )
     var insecure = false
 
     func run() async throws {
