@@ -64,7 +64,7 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             try await Daemon(settings: settings).run()
         } catch {
-            FileHandle.standardError.write(Data("dmfltd: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("dmfltd: \(LogText.escaped("\(error)"))\n".utf8))
             throw ExitCode.failure
         }
     }
