@@ -11,7 +11,8 @@ final class FakeFilterControl: FilterControl, @unchecked Sendable {
     private var _detachCalls = 0
     private var _unavailable = false
     private var _nextAttachError: FilterControlError.Kind?
-    private var _nextDetachError: FilterControlError.Kind?
+    private var _nextDetachError: (FilterControlError.Kind, Int32)?
+    private var _nextListError: (FilterControlError.Kind, Int32)?
     private var _options: [String: String] = [:]
     let types: [KernelFilterType] = [KernelFilterType(name: "stat", version: [1, 0, 0], attachments: 0)]
 
@@ -23,7 +24,11 @@ final class FakeFilterControl: FilterControl, @unchecked Sendable {
         set { locked { _unavailable = newValue } }
     }
     func failNextAttach(_ kind: FilterControlError.Kind) { locked { _nextAttachError = kind } }
-    func failNextDetach(_ kind: FilterControlError.Kind) { locked { _nextDetachError = kind } }
+    func failNextDetach(_ kind: FilterControlError.Kind, errno: Int32 = 99) {
+        locked { _nextDetachError = (kind, errno) }
+    }
+    /// The next LIST fails (ENOMEM, EMFILE, a control device that would not reopen), then LIST works again.
+    func failNextList(_ kind: FilterControlError.Kind, errno: Int32) { locked { _nextListError = (kind, errno) } }
     func kernelOptions(_ dev: DeviceNumber, _ filter: String) -> String? { locked { _options["\(dev)/\(filter)"] } }
 
     /// An attachment made by someone else (dmsetup, another tool).
@@ -41,10 +46,11 @@ final class FakeFilterControl: FilterControl, @unchecked Sendable {
         return try body()
     }
 
-    private func error(_ kind: FilterControlError.Kind, _ op: String, _ dev: DeviceNumber? = nil) -> FilterControlError
-    {
+    private func error(
+        _ kind: FilterControlError.Kind, _ op: String, _ dev: DeviceNumber? = nil, errno: Int32 = 99
+    ) -> FilterControlError {
         FilterControlError(
-            kind: kind, operation: op, device: dev, errno: 99, description: "\(op) failed: \(kind.rawValue)")
+            kind: kind, operation: op, device: dev, errno: errno, description: "\(op) failed: \(kind.rawValue)")
     }
 
     func listTypes() throws(FilterControlError) -> [KernelFilterType] {
@@ -73,10 +79,10 @@ final class FakeFilterControl: FilterControl, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         _detachCalls += 1
-        if _unavailable { throw error(.ioctlUnavailable, "detach", device) }
-        if let kind = _nextDetachError {
+        if _unavailable { throw error(.ioctlUnavailable, "detach", device, errno: ENOTTY) }
+        if let (kind, errno) = _nextDetachError {
             _nextDetachError = nil
-            throw error(kind, "detach", device)
+            throw error(kind, "detach", device, errno: errno)
         }
         guard let i = _attachments.firstIndex(where: { $0.device == device && $0.filter == filter }) else {
             throw error(.notAttached, "detach", device)
@@ -85,7 +91,13 @@ final class FakeFilterControl: FilterControl, @unchecked Sendable {
     }
 
     func listAttachments() throws(FilterControlError) -> [KernelAttachment] {
-        if unavailable { throw error(.ioctlUnavailable, "list") }
+        if unavailable { throw error(.ioctlUnavailable, "list", errno: ENOTTY) }
+        if let (kind, errno) = locked({ () -> (FilterControlError.Kind, Int32)? in
+            defer { _nextListError = nil }
+            return _nextListError
+        }) {
+            throw error(kind, "list", errno: errno)
+        }
         return attachments
     }
 

@@ -84,4 +84,34 @@ import Testing
         #expect(second.control.attachments.map(\.device) == [loop0])
         #expect(await second.call("GET", "/v1/hosts/local/attachments/keep").phase == "attached")
     }
+
+    @Test func aDetachingRowSurvivesAListingThatFailsBetweenABusyDetachAndItsRetry() async throws {
+        let h = try APITestHarness()
+        #expect(await h.attach("x").status == 201)
+        h.control.failNextDetach(.busy, errno: EBUSY)
+        #expect(await h.call("DELETE", "/v1/hosts/local/attachments/x").status == 409)
+        #expect(try h.store.row(id: "x")?.phase == .detaching)
+        h.control.failNextList(.system, errno: EMFILE)
+        await h.service.reconcileAll()
+        // Still ours, still detaching, never shown as an unmanaged attachment nobody can remove.
+        #expect(try h.store.row(id: "x")?.phase == .detaching)
+        #expect(await h.call("GET", "/v1/hosts/local/attachments/x").phase == "detaching")
+        #expect(h.control.attachments.count == 1)
+        await h.service.reconcileAll()
+        #expect(try h.store.row(id: "x") == nil)
+        #expect(h.control.attachments.isEmpty)
+        #expect(h.control.detachCalls == 2)
+    }
+
+    @Test func aDetachWhoseControlDeviceWillNotOpenIsNotCountedAsDone() async throws {
+        let h = try APITestHarness()
+        #expect(await h.attach("x").status == 201)
+        // EMFILE on reopening /dev/mapper/control: the engine reports the IOCTL unavailable, with that errno.
+        h.control.failNextDetach(.ioctlUnavailable, errno: EMFILE)
+        #expect(await h.call("DELETE", "/v1/hosts/local/attachments/x").status >= 400)
+        #expect(try h.store.row(id: "x")?.phase == .detaching)
+        await h.service.reconcileAll()
+        #expect(try h.store.row(id: "x") == nil)
+        #expect(h.control.attachments.isEmpty)
+    }
 }

@@ -275,8 +275,18 @@ final class AttachmentService: Sendable {
             try control.detach(device: row.dev, filter: row.filter)
         }
         guard case .failure(let error) = result else { return nil }
-        let gone: [FilterControlError.Kind] = [.notAttached, .noSuchDevice, .ioctlUnavailable]
-        return gone.contains(error.kind) ? nil : error
+        return Self.leavesNothingAttached(error) ? nil : error
+    }
+
+    /// Only errors that prove the filter is not in the kernel: not attached, no such device, or a
+    /// kernel without the filter IOCTL at all (ENOTTY: stock dm-mod; ENOENT: no dm-mod). A control
+    /// device that cannot be opened for want of memory or descriptors proves nothing.
+    static func leavesNothingAttached(_ error: FilterControlError) -> Bool {
+        switch error.kind {
+        case .notAttached, .noSuchDevice: return true
+        case .ioctlUnavailable: return error.errno == ENOTTY || error.errno == ENOENT
+        default: return false
+        }
     }
 
     private func kernelCall<T>(_ body: () throws(FilterControlError) -> T) -> Result<T, FilterControlError> {
