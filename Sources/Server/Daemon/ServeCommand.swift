@@ -65,7 +65,13 @@ struct ServeCommand: AsyncParsableCommand {
             try await Daemon(settings: settings).run()
         } catch {
             FileHandle.standardError.write(Data("dmfltd: \(LogText.escaped("\(error)"))\n".utf8))
-            throw ExitCode.failure
+            throw Self.exitCode(for: error)
         }
+    }
+
+    /// EX_CONFIG (78) for a state directory or database only an operator can fix, which the systemd unit
+    /// does not restart (RestartPreventExitStatus): starting again at once would fail the same way.
+    static func exitCode(for error: any Error) -> ExitCode {
+        error is StateDatabaseFailure || error is StateDirectory.Failure ? ExitCode(78) : .failure
     }
 }
