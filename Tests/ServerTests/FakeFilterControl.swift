@@ -14,6 +14,8 @@ final class FakeFilterControl: FilterControl, @unchecked Sendable {
     private var _nextDetachError: (FilterControlError.Kind, Int32)?
     private var _nextListError: (FilterControlError.Kind, Int32)?
     private var _options: [String: String] = [:]
+    private var _detachDelay: Duration = .zero
+    private var _detachThreads: [String] = []
     let types: [KernelFilterType] = [KernelFilterType(name: "stat", version: [1, 0, 0], attachments: 0)]
 
     var attachments: [KernelAttachment] { locked { _attachments } }
@@ -29,6 +31,13 @@ final class FakeFilterControl: FilterControl, @unchecked Sendable {
     }
     /// The next LIST fails (ENOMEM, EMFILE, a control device that would not reopen), then LIST works again.
     func failNextList(_ kind: FilterControlError.Kind, errno: Int32) { locked { _nextListError = (kind, errno) } }
+    /// A detach that waits this long in the kernel, as one waiting for RCU and SRCU grace periods does.
+    var detachDelay: Duration {
+        get { locked { _detachDelay } }
+        set { locked { _detachDelay = newValue } }
+    }
+    /// Where each detach ran: "kernel" on dmfltd's kernel call threads, else the thread's name.
+    var detachThreads: [String] { locked { _detachThreads } }
     func kernelOptions(_ dev: DeviceNumber, _ filter: String) -> String? { locked { _options["\(dev)/\(filter)"] } }
 
     /// An attachment made by someone else (dmsetup, another tool).
@@ -76,6 +85,13 @@ final class FakeFilterControl: FilterControl, @unchecked Sendable {
     }
 
     func detach(device: DeviceNumber, filter: String) throws(FilterControlError) {
+        let delay = detachDelay
+        let thread = KernelCallThreads.onKernelThread ? "kernel" : (Thread.current.name ?? "unnamed")
+        locked { _detachThreads.append(thread) }
+        if delay > .zero {
+            Thread.sleep(
+                forTimeInterval: Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
+        }
         lock.lock()
         defer { lock.unlock() }
         _detachCalls += 1

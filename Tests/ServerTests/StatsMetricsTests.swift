@@ -123,7 +123,8 @@ import Testing
         #expect(s["dmflt_dm_latency_seconds_bucket{\(l),le=\"0.01\"}"] == 4)
         #expect(s["dmflt_dm_latency_seconds_bucket{\(l),le=\"+Inf\"}"] == 4)
         #expect(s["dmflt_dm_latency_seconds_count{\(l)}"] == 4)
-        let snapshot = try await service.snapshot(StatsFixtures.target("dm1", dev: StatsFixtures.loop(0), latency: true))
+        let snapshot = try await service.snapshot(
+            StatsFixtures.target("dm1", dev: StatsFixtures.loop(0), latency: true))
         #expect(snapshot.latency?.reads == 3)
         #expect(snapshot.latency?.averageWriteMs == 4)
     }

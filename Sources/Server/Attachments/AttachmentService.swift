@@ -67,7 +67,7 @@ final class AttachmentService: Sendable {
     func create(id: String, spec: ResolvedAttachSpec, repeatable: Bool) async throws(Problem) -> (
         AttachmentRow, created: Bool
     ) {
-        try await locks.with(spec.dev) { () throws(Problem) -> (AttachmentRow, created: Bool) in
+        try await locks.with(spec.dev) { [self] () throws(Problem) -> (AttachmentRow, created: Bool) in
             // Ask the kernel first: without the IOCTL, or with the filter attached by someone else, record nothing.
             let kernel = try kernelCall { () throws(FilterControlError) in try control.listAttachments() }.mapError(
                 Problem.from
@@ -129,7 +129,7 @@ final class AttachmentService: Sendable {
 
     func delete(id: String) async throws(Problem) {
         guard let first = try storeCall({ try store.row(id: id) }) else { throw try missing(id) }
-        try await locks.with(first.dev) { () throws(Problem) in
+        try await locks.with(first.dev) { [self] () throws(Problem) in
             guard let row = try storeCall({ try store.row(id: id) }) else {
                 throw Problem.notFound("No attachment \(id).")
             }
@@ -151,7 +151,7 @@ final class AttachmentService: Sendable {
 
     func message(id: String, text: String) async throws(Problem) -> String {
         guard let first = try storeCall({ try store.row(id: id) }) else { throw try missing(id) }
-        return try await locks.with(first.dev) { () throws(Problem) -> String in
+        return try await locks.with(first.dev) { [self] () throws(Problem) -> String in
             guard let row = try storeCall({ try store.row(id: id) }) else {
                 throw Problem.notFound("No attachment \(id).")
             }
@@ -197,7 +197,7 @@ final class AttachmentService: Sendable {
         for dev in Set(rows.map(\.dev)).sorted() {
             let present: DeviceSummary?? = inventory == nil ? nil : .some(byDev[dev])
             do {
-                errors += try await locks.with(dev) { () throws(Problem) -> Int in
+                errors += try await locks.with(dev) { [self] () throws(Problem) -> Int in
                     try reconcileLocked(dev: dev, present: present)
                 }
             } catch {
