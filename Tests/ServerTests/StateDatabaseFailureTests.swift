@@ -63,7 +63,8 @@ import Testing
             try db.execute(sql: "PRAGMA max_page_count = \(pages)")
             var i: UInt32 = 0
             while (try? db.execute(
-                sql: "INSERT INTO attachment VALUES (?, 200, ?, '', '', 's', '{}', '', 0, 'attached', NULL, NULL)",
+                sql:
+                    "INSERT INTO attachment VALUES (?, 200, ?, '', '', 's', '{}', '', 0, 'attached', NULL, NULL, NULL)",
                 arguments: ["f\(i)", i])) != nil
             {
                 i += 1

@@ -9,6 +9,8 @@ struct ResolvedAttachSpec: Sendable {
     var deviceName: String
     var devicePresent: Bool
     var filter: ValidatedFilterSpec
+    /// What identifies the device now at `dev` (DeviceIdentity); nil when absent or unidentifiable.
+    var deviceIdentity: String? = nil
 }
 
 final class AttachmentService: Sendable {
@@ -52,7 +54,8 @@ final class AttachmentService: Sendable {
         switch devices.lookup(text) {
         case .present(let d):
             return ResolvedAttachSpec(
-                dev: d.dev, devicePath: d.path, deviceName: d.name, devicePresent: true, filter: validated)
+                dev: d.dev, devicePath: d.path, deviceName: d.name, devicePresent: true, filter: validated,
+                deviceIdentity: DeviceIdentity.of(d))
         case .absent(let dev):
             return ResolvedAttachSpec(
                 dev: dev, devicePath: "/dev/block/\(dev)", deviceName: "", devicePresent: false, filter: validated)
@@ -75,7 +78,8 @@ final class AttachmentService: Sendable {
             var row = AttachmentRow(
                 id: id, dev: spec.dev, devicePath: spec.devicePath, deviceName: spec.deviceName,
                 filter: spec.filter.filter, options: spec.filter.options, kernelOptions: spec.filter.kernelText,
-                createdAt: now(), phase: spec.devicePresent ? .pending : .waitingDevice, error: nil, attachedAt: nil)
+                createdAt: now(), phase: spec.devicePresent ? .pending : .waitingDevice, error: nil, attachedAt: nil,
+                deviceIdentity: spec.deviceIdentity)
             switch try storeCall({ try store.insert(row) }) {
             case .inserted:
                 break
@@ -211,11 +215,34 @@ final class AttachmentService: Sendable {
     /// `present` is the device as a pass's inventory read saw it (nil: look it up now).
     @discardableResult
     private func reconcileLocked(dev: DeviceNumber, present seen: DeviceSummary?? = nil) throws(Problem) -> Int {
-        let rows = try storeCall { try store.rows(on: dev) }
+        let all = try storeCall { try store.rows(on: dev) }
         let present = seen ?? devices.device(dev)
+        let identity = present.flatMap(DeviceIdentity.of)
+        // A row made for another device waits for that one: the number was handed to a different
+        // device (a loop or dm number reused), which must not inherit the filter.
+        var rows: [AttachmentRow] = []
+        for row in all {
+            if present != nil, let wanted = row.deviceIdentity, wanted != identity, row.phase != .detaching {
+                let why =
+                    "a different device now has \(dev) (\(identity ?? "unidentified")); this attachment is for \(wanted)"
+                if row.phase != .waitingDevice || row.error != why {
+                    try storeCall {
+                        try store.setStatus(id: row.id, phase: .waitingDevice, error: why, attachedAt: nil)
+                    }
+                }
+                continue
+            }
+            rows.append(row)
+        }
         if let present {
             for row in rows where row.devicePath != present.path || row.deviceName != present.name {
                 try storeCall { try store.setDeviceNames(id: row.id, path: present.path, name: present.name) }
+            }
+            // First sight of the device a row was made for by number alone: from now on it is that one.
+            if let identity {
+                for row in rows where row.deviceIdentity == nil {
+                    try storeCall { try store.setDeviceIdentity(id: row.id, identity: identity) }
+                }
             }
         }
         let kernel = kernelView()

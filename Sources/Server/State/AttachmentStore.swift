@@ -69,14 +69,14 @@ final class AttachmentStore: Sendable {
             try db.execute(
                 sql: """
                     INSERT INTO attachment (id, dev_major, dev_minor, device_path, device_name, filter, options,
-                        kernel_options, created_at, phase, error, attached_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        kernel_options, created_at, phase, error, attached_at, device_identity)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     row.id, row.dev.major, row.dev.minor, row.devicePath, row.deviceName, row.filter,
                     JSONValue.object(row.options).canonicalText, row.kernelOptions,
                     row.createdAt.timeIntervalSince1970, row.phase.rawValue, row.error,
-                    row.attachedAt?.timeIntervalSince1970,
+                    row.attachedAt?.timeIntervalSince1970, row.deviceIdentity,
                 ])
             return .inserted
         }
@@ -109,6 +109,14 @@ final class AttachmentStore: Sendable {
             try db.execute(
                 sql: "UPDATE attachment SET device_path = ?, device_name = ? WHERE id = ?",
                 arguments: [path, name, id])
+        }
+    }
+
+    /// Records which device the attachment is for, the first time one is seen at its number.
+    func setDeviceIdentity(id: String, identity: String) throws {
+        try write { db in
+            try db.execute(
+                sql: "UPDATE attachment SET device_identity = ? WHERE id = ?", arguments: [identity, id])
         }
     }
 
@@ -162,6 +170,7 @@ final class AttachmentStore: Sendable {
             createdAt: Date(timeIntervalSince1970: try value("created_at", Double.self)),
             phase: AttachmentPhase(rawValue: try value("phase", String.self)) ?? .pending,
             error: String.fromDatabaseValue(raw("error")),
-            attachedAt: attachedAt.map(Date.init(timeIntervalSince1970:)))
+            attachedAt: attachedAt.map(Date.init(timeIntervalSince1970:)),
+            deviceIdentity: String.fromDatabaseValue(raw("device_identity")))
     }
 }
