@@ -45,7 +45,10 @@ final class InProcessPeerTransport: PeerTransport {
             var headers = response.headers
             var body = response.body
             if case .shared(let s) = body { body = .bytes(Array(s.bytes)) }  // as the wire would deliver it
-            if case .bytes(let b) = body { headers.set("Content-Length", String(b.count)) }
+            if case .bytes(let b) = body {
+                headers.set("Content-Length", String(b.count))
+                if b.count > call.maxAnswerBytes { throw .tooLarge(limit: call.maxAnswerBytes) }
+            }
             if case .stream = response.body, !streamUnsized {
                 throw .unreachable("a stream where a sized answer was expected")
             }
