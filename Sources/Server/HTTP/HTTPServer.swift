@@ -184,6 +184,12 @@ public final class HTTPServer: Sendable {
         if core.plainRequestsInFlight > 0 {
             logger.warning("stopping: \(core.plainRequestsInFlight) request(s) did not finish within the grace period")
         }
+        // A request whose stream or answer arrived during the sweep above: end and resume it too, so
+        // libmicrohttpd is never stopped with a suspended connection (it aborts the process then).
+        for request in core.liveRequests {
+            request.delivery?.forceEnd()
+            request.abandonForShutdown()
+        }
         for daemon in daemons { MHD_stop_daemon(daemon) }
         running.withLock { r in
             r.daemons = []
