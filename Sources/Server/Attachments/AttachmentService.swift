@@ -9,6 +9,8 @@ struct ResolvedAttachSpec: Sendable {
     var deviceName: String
     var devicePresent: Bool
     var filter: ValidatedFilterSpec
+    /// What identifies the device now at `dev` (DeviceIdentity); nil when absent or unidentifiable.
+    var deviceIdentity: String? = nil
 }
 
 final class AttachmentService: Sendable {
@@ -52,7 +54,8 @@ final class AttachmentService: Sendable {
         switch devices.lookup(text) {
         case .present(let d):
             return ResolvedAttachSpec(
-                dev: d.dev, devicePath: d.path, deviceName: d.name, devicePresent: true, filter: validated)
+                dev: d.dev, devicePath: d.path, deviceName: d.name, devicePresent: true, filter: validated,
+                deviceIdentity: DeviceIdentity.of(d))
         case .absent(let dev):
             return ResolvedAttachSpec(
                 dev: dev, devicePath: "/dev/block/\(dev)", deviceName: "", devicePresent: false, filter: validated)
@@ -67,7 +70,7 @@ final class AttachmentService: Sendable {
     func create(id: String, spec: ResolvedAttachSpec, repeatable: Bool) async throws(Problem) -> (
         AttachmentRow, created: Bool
     ) {
-        try await locks.with(spec.dev) { () throws(Problem) -> (AttachmentRow, created: Bool) in
+        try await locks.with(spec.dev) { [self] () throws(Problem) -> (AttachmentRow, created: Bool) in
             // Ask the kernel first: without the IOCTL, or with the filter attached by someone else, record nothing.
             let kernel = try kernelCall { () throws(FilterControlError) in try control.listAttachments() }.mapError(
                 Problem.from
@@ -75,7 +78,8 @@ final class AttachmentService: Sendable {
             var row = AttachmentRow(
                 id: id, dev: spec.dev, devicePath: spec.devicePath, deviceName: spec.deviceName,
                 filter: spec.filter.filter, options: spec.filter.options, kernelOptions: spec.filter.kernelText,
-                createdAt: now(), phase: spec.devicePresent ? .pending : .waitingDevice, error: nil, attachedAt: nil)
+                createdAt: now(), phase: spec.devicePresent ? .pending : .waitingDevice, error: nil, attachedAt: nil,
+                deviceIdentity: spec.deviceIdentity)
             switch try storeCall({ try store.insert(row) }) {
             case .inserted:
                 break
@@ -129,7 +133,7 @@ final class AttachmentService: Sendable {
 
     func delete(id: String) async throws(Problem) {
         guard let first = try storeCall({ try store.row(id: id) }) else { throw try missing(id) }
-        try await locks.with(first.dev) { () throws(Problem) in
+        try await locks.with(first.dev) { [self] () throws(Problem) in
             guard let row = try storeCall({ try store.row(id: id) }) else {
                 throw Problem.notFound("No attachment \(id).")
             }
@@ -151,7 +155,7 @@ final class AttachmentService: Sendable {
 
     func message(id: String, text: String) async throws(Problem) -> String {
         guard let first = try storeCall({ try store.row(id: id) }) else { throw try missing(id) }
-        return try await locks.with(first.dev) { () throws(Problem) -> String in
+        return try await locks.with(first.dev) { [self] () throws(Problem) -> String in
             guard let row = try storeCall({ try store.row(id: id) }) else {
                 throw Problem.notFound("No attachment \(id).")
             }
@@ -197,7 +201,7 @@ final class AttachmentService: Sendable {
         for dev in Set(rows.map(\.dev)).sorted() {
             let present: DeviceSummary?? = inventory == nil ? nil : .some(byDev[dev])
             do {
-                errors += try await locks.with(dev) { () throws(Problem) -> Int in
+                errors += try await locks.with(dev) { [self] () throws(Problem) -> Int in
                     try reconcileLocked(dev: dev, present: present)
                 }
             } catch {
@@ -211,11 +215,34 @@ final class AttachmentService: Sendable {
     /// `present` is the device as a pass's inventory read saw it (nil: look it up now).
     @discardableResult
     private func reconcileLocked(dev: DeviceNumber, present seen: DeviceSummary?? = nil) throws(Problem) -> Int {
-        let rows = try storeCall { try store.rows(on: dev) }
+        let all = try storeCall { try store.rows(on: dev) }
         let present = seen ?? devices.device(dev)
+        let identity = present.flatMap(DeviceIdentity.of)
+        // A row made for another device waits for that one: the number was handed to a different
+        // device (a loop or dm number reused), which must not inherit the filter.
+        var rows: [AttachmentRow] = []
+        for row in all {
+            if present != nil, let wanted = row.deviceIdentity, wanted != identity, row.phase != .detaching {
+                let why =
+                    "a different device now has \(dev) (\(identity ?? "unidentified")); this attachment is for \(wanted)"
+                if row.phase != .waitingDevice || row.error != why {
+                    try storeCall {
+                        try store.setStatus(id: row.id, phase: .waitingDevice, error: why, attachedAt: nil)
+                    }
+                }
+                continue
+            }
+            rows.append(row)
+        }
         if let present {
             for row in rows where row.devicePath != present.path || row.deviceName != present.name {
                 try storeCall { try store.setDeviceNames(id: row.id, path: present.path, name: present.name) }
+            }
+            // First sight of the device a row was made for by number alone: from now on it is that one.
+            if let identity {
+                for row in rows where row.deviceIdentity == nil {
+                    try storeCall { try store.setDeviceIdentity(id: row.id, identity: identity) }
+                }
             }
         }
         let kernel = kernelView()
@@ -275,8 +302,18 @@ final class AttachmentService: Sendable {
             try control.detach(device: row.dev, filter: row.filter)
         }
         guard case .failure(let error) = result else { return nil }
-        let gone: [FilterControlError.Kind] = [.notAttached, .noSuchDevice, .ioctlUnavailable]
-        return gone.contains(error.kind) ? nil : error
+        return Self.leavesNothingAttached(error) ? nil : error
+    }
+
+    /// Only errors that prove the filter is not in the kernel: not attached, no such device, or a
+    /// kernel without the filter IOCTL at all (ENOTTY: stock dm-mod; ENOENT: no dm-mod). A control
+    /// device that cannot be opened for want of memory or descriptors proves nothing.
+    static func leavesNothingAttached(_ error: FilterControlError) -> Bool {
+        switch error.kind {
+        case .notAttached, .noSuchDevice: return true
+        case .ioctlUnavailable: return error.errno == ENOTTY || error.errno == ENOENT
+        default: return false
+        }
     }
 
     private func kernelCall<T>(_ body: () throws(FilterControlError) -> T) -> Result<T, FilterControlError> {

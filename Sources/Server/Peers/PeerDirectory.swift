@@ -59,7 +59,7 @@ final class PeerDirectory: Sendable {
             throw Problem.conflict("'\(name)' is this host itself; it is a member already and has no peer URL.")
         }
         do { try storage.save(PeerRecord(name: name, url: url)) } catch {
-            throw Problem.internalError("Storing the peer '\(name)' failed: \(error)")
+            throw StateDatabaseFailure.from(error, file: "peers.sqlite").problem
         }
         return entries.withLock { e in
             let isNew = e[name] == nil
@@ -72,7 +72,7 @@ final class PeerDirectory: Sendable {
         if isSelf(name) { throw Problem.conflict("'\(name)' is this host itself; it cannot be removed.") }
         guard peer(named: name) != nil else { throw Problem.unknownHost(name, selfName: selfName) }
         do { try storage.remove(name: name) } catch {
-            throw Problem.internalError("Removing the peer '\(name)' failed: \(error)")
+            throw StateDatabaseFailure.from(error, file: "peers.sqlite").problem
         }
         _ = entries.withLock { $0.removeValue(forKey: name) }
     }
