@@ -257,6 +257,25 @@ def test_no_such_device_is_enodev(s):
     expect_errno(errno.ENODEV, dmf.attach, 0, "stat")
 
 
+def test_open_failure_keeps_its_errno(s):
+    """A device that exists but may not be opened (device cgroup) is EPERM, not ENODEV."""
+    loop = s.loop(16)
+    rdev = os.stat(loop).st_rdev
+    cg = tempfile.mkdtemp(dir=SCRATCH)
+    sh("mount -t cgroup -o devices dmflt-devices %s" % cg)
+    s.later(lambda: sh("umount %s" % cg, check=False))
+    os.mkdir(cg + "/deny")
+    s.later(lambda: os.rmdir(cg + "/deny"))
+    with open(cg + "/deny/devices.deny", "w") as f:
+        f.write("b %d:%d rwm" % (os.major(rdev), os.minor(rdev)))
+    r = sh("sh -c 'echo $$ > %s/deny/cgroup.procs && exec python3 %s attach %s stat'" % (
+        cg, os.path.join(REPO, "Tests/kernel/dmfilter.py"), loop), check=False)
+    assert r.returncode == 1 and "(EPERM)" in r.stderr, (r.returncode, r.stderr)
+    assert not attached(dmf.dev_of(loop))
+    assert "stat: attach to %d:%d: cannot open the device: -1" % (os.major(rdev), os.minor(rdev)) \
+        in sh("dmesg | tail -n 3").stdout
+
+
 def test_double_attach_is_eexist(s):
     loop = s.loop()
     dev = s.attach(loop)
