@@ -19,6 +19,7 @@
 #include <linux/dm-ioctl.h>
 #include <linux/dm-filter.h>
 
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define BUF_MAX 20000	/* above the 4 KiB text and guard's 8 KiB answers, below a slow copy */
 
 static uint64_t state;
@@ -85,7 +86,7 @@ static size_t make_text(char *t, size_t room)
 	default:	/* words */
 		k = below(5);
 		for (i = 0; i < k; i++) {
-			const char *w = words[below(sizeof(words) / sizeof(words[0]))];
+			const char *w = words[below(ARRAY_SIZE(words))];
 
 			if (n + strlen(w) + 2 >= room)
 				break;
@@ -128,11 +129,21 @@ int main(int argc, char **argv)
 		data_start = sizeof(*io);
 		if (chance(15)) {
 			switch (below(5)) {
-			case 0: data_start = below(sizeof(*io)); break;
-			case 1: data_start = near(sizeof(*io)); break;
-			case 2: data_start = near(size - sizeof(msg)); break;
-			case 3: data_start = near(size); break;
-			default: data_start = (uint32_t)rnd(); break;
+			case 0:
+				data_start = below(sizeof(*io));
+				break;
+			case 1:
+				data_start = near(sizeof(*io));
+				break;
+			case 2:
+				data_start = near(size - sizeof(msg));
+				break;
+			case 3:
+				data_start = near(size);
+				break;
+			default:
+				data_start = (uint32_t)rnd();
+				break;
 			}
 		}
 		memset(buf, 0, size + 512);
@@ -144,26 +155,47 @@ int main(int argc, char **argv)
 		msg.flags = chance(98) ? 0 : (uint32_t)rnd();
 		msg.reserved = chance(98) ? 0 : (uint32_t)rnd();
 		switch (below(12)) {
-		case 0: memset(msg.type, 's', sizeof(msg.type)); break;	/* unterminated */
-		case 1: for (i = 0; i < 31; i++) msg.type[i] = rnd(); break;
-		default: strcpy(msg.type, types[below(sizeof(types) / sizeof(types[0]))]); break;
+		case 0:		/* unterminated */
+			memset(msg.type, 's', sizeof(msg.type));
+			break;
+		case 1:
+			for (i = 0; i < 31; i++)
+				msg.type[i] = rnd();
+			break;
+		default:
+			strcpy(msg.type, types[below(ARRAY_SIZE(types))]);
+			break;
 		}
 		switch (below(20)) {
-		case 0: msg.dev = 0; break;
-		case 1: msg.dev = rnd() | 1ULL << 32; break;	/* beyond dev_t */
+		case 0:
+			msg.dev = 0;
+			break;
+		case 1:		/* beyond dev_t */
+			msg.dev = rnd() | 1ULL << 32;
+			break;
 		case 2:	/* no such major: rare, its open runs modprobe twice */
 			msg.dev = chance(10) ? ((uint64_t)4000 & 0xfff) << 8 | 7 : dev;
 			break;
-		default: msg.dev = dev; break;
+		default:
+			msg.dev = dev;
+			break;
 		}
 		n = make_text(text, sizeof(text));
 		text_len = n;
 		if (chance(15)) {
 			switch (below(4)) {
-			case 0: text_len = near(n); break;
-			case 1: text_len = near(DM_FILTER_TEXT_MAX); break;
-			case 2: text_len = near(size - data_start - sizeof(msg)); break;
-			default: text_len = (uint32_t)rnd(); break;
+			case 0:
+				text_len = near(n);
+				break;
+			case 1:
+				text_len = near(DM_FILTER_TEXT_MAX);
+				break;
+			case 2:
+				text_len = near(size - data_start - sizeof(msg));
+				break;
+			default:
+				text_len = (uint32_t)rnd();
+				break;
 			}
 		}
 		msg.text_len = text_len;
@@ -176,9 +208,15 @@ int main(int argc, char **argv)
 		data_size = size;
 		if (chance(15)) {	/* truncated: the header promises less than the message */
 			switch (below(3)) {
-			case 0: data_size = near(sizeof(*io)); break;
-			case 1: data_size = near(data_start + sizeof(msg)); break;
-			default: data_size = near(data_start + sizeof(msg) + msg.text_len); break;
+			case 0:
+				data_size = near(sizeof(*io));
+				break;
+			case 1:
+				data_size = near(data_start + sizeof(msg));
+				break;
+			default:
+				data_size = near(data_start + sizeof(msg) + msg.text_len);
+				break;
 			}
 			if (data_size > size)
 				data_size = size;	/* the kernel never writes past buf */
