@@ -24,8 +24,8 @@ import Testing
             control: h.control, directory: AttachmentServiceDirectory(service: h.service, hostName: "testhost"),
             hostName: "testhost", latency: StatsFakeLatency(), registry: PrometheusCollectorRegistry())
         var router = h.router
+        // h.router already serves the API's /v1/health.
         stats.register(on: &router)
-        router.get("/v1/health") { _ in try Response.json(["status": "ok"]) }
         // Warm the stats path (its first reading needs a second one 200 ms later for rates).
         _ = await stats.snapshotForTest(id: "d\(slow)")
         h.control.detachDelay = .seconds(2)
