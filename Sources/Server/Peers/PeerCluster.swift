@@ -1,11 +1,12 @@
 // PeerCluster: builds the peers layer from the command line's PeerConfiguration; the one thing `serve` wires in.
 import Foundation
 
-/// Wiring in `serve` (see the peers report for the exact lines):
+/// Wiring in `serve` (Daemon.swift):
 ///   let cluster = try PeerCluster(configuration: peerConfig, selfName: hostName, selfURL: url,
 ///                                 stateDirectory: stateDir, version: version, probe: probe)
 ///   var local = Router(); api.register(into: &local)
-///   var router = Router(); cluster.register(into: &router, localRoutes: local); api.register(into: &router)
+///   var router = Router(); cluster.register(into: &router, localRoutes: local)
+///   api.register(into: &router, members: false)   // GET /v1/hosts is the cluster's
 ///   middlewares: [..., ErrorMapping, cluster.trust, <token auth>, cluster.forwarder]
 ///   let health = cluster.startHealthChecks(); ... on shutdown: health.cancel(); await cluster.shutdown()
 final class PeerCluster: Sendable {
