@@ -435,21 +435,16 @@ def test_partition_filter_and_partition_removal(s):
     assert attached(whole_dev)
 
 
-def test_fio_verify_under_attach_detach_churn(s):
-    loop = s.loop(64)
-    dev = dmf.dev_of(loop)
-    cycles, seen, failures = [0], [0], []
-    stop = threading.Event()
+def fio_verify_under_churn(loop, cycle):
+    """fio writes and verifies `loop` while `cycle()` (one attach and detach) runs again and again;
+    fails if fio finds a wrong byte or a cycle raises."""
+    stop, failures = threading.Event(), []
 
     def churn():
         # fio's size and runtime bound the run; the churn lasts as long as fio does
         while not stop.is_set():
             try:
-                dmf.attach(dev, "stat")
-                c = dmf.counters(dev)
-                seen[0] += c["write_bios"] + c["read_bios"]
-                dmf.detach(dev, "stat")
-                cycles[0] += 1
+                cycle()
             except Exception as e:  # reported after fio
                 failures.append(repr(e))
                 return
@@ -466,6 +461,21 @@ def test_fio_verify_under_attach_detach_churn(s):
     t.join()
     assert not failures, failures
     assert fio.returncode == 0, out[-2000:]
+
+
+def test_fio_verify_under_attach_detach_churn(s):
+    loop = s.loop(64)
+    dev = dmf.dev_of(loop)
+    cycles, seen = [0], [0]
+
+    def cycle():
+        dmf.attach(dev, "stat")
+        c = dmf.counters(dev)
+        seen[0] += c["write_bios"] + c["read_bios"]
+        dmf.detach(dev, "stat")
+        cycles[0] += 1
+
+    fio_verify_under_churn(loop, cycle)
     assert cycles[0] >= 1, "no attach/detach happened during fio"
     assert seen[0] > 0, "the filter never saw fio's bios"
     assert not attached(dev)
@@ -881,33 +891,16 @@ def test_guard_bad_options_are_einval(s):
 def test_guard_audit_attach_detach_under_fio_verify(s):
     loop = s.loop(64)
     dev = dmf.dev_of(loop)
-    cycles, audited, failures = [0], [0], []
-    stop = threading.Event()
+    cycles, audited = [0], [0]
 
-    def churn():
-        while not stop.is_set():
-            try:
-                dmf.attach(dev, "guard", "mode=audit")
-                time.sleep(0.05)
-                audited[0] += guard(dev)["audited_write_bios"]
-                dmf.detach(dev, "guard")
-                cycles[0] += 1
-            except Exception as e:  # reported after fio
-                failures.append(repr(e))
-                return
+    def cycle():
+        dmf.attach(dev, "guard", "mode=audit")
+        time.sleep(0.05)
+        audited[0] += guard(dev)["audited_write_bios"]
+        dmf.detach(dev, "guard")
+        cycles[0] += 1
 
-    t = threading.Thread(target=churn)
-    fio = subprocess.Popen(
-        "fio --name=verify --filename=%s --rw=randwrite --bs=4k --size=32M --direct=1"
-        " --ioengine=libaio --iodepth=16 --verify=crc32c --do_verify=1 --verify_fatal=1"
-        " --runtime=60 --time_based=0 --output-format=terse" % loop,
-        shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    t.start()
-    out, _ = fio.communicate()
-    stop.set()
-    t.join()
-    assert not failures, failures
-    assert fio.returncode == 0, out[-2000:]
+    fio_verify_under_churn(loop, cycle)
     assert cycles[0] >= 1 and audited[0] > 0, (cycles, audited)
     assert not attached(dev, "guard")
     print("    fio verify passed with %d guard attach/detach cycles; %d writes audited" % (
