@@ -151,6 +151,16 @@ import Testing
         #expect(try h.store.row(id: "x")?.phase == .waitingDevice)
     }
 
+    @Test func anIdentityStoredWithoutTheInodeGenerationStillMatchesItsInode() {
+        let old = "loop:/srv/a.img@2049:12"
+        #expect(DeviceIdentity.matches(stored: old, current: "loop:/srv/a.img@2049:12:3735928559"))
+        #expect(!DeviceIdentity.matches(stored: old, current: "loop:/srv/a.img@2049:13:3735928559"))
+        #expect(!DeviceIdentity.matches(stored: old, current: "loop:/srv/a.img@2049:123"))
+        #expect(!DeviceIdentity.matches(stored: old + ":1", current: old + ":2"))
+        #expect(!DeviceIdentity.matches(stored: "dm-uuid:LVM-a", current: "dm-uuid:LVM-a:1"))
+        #expect(!DeviceIdentity.matches(stored: old, current: nil))
+    }
+
     @Test func theDeviceTheFilterWasForGetsItBack() async throws {
         let h = try APITestHarness()
         var dm = FakeDevices.loop(0)
