@@ -105,8 +105,8 @@ struct PeerFanOut: Sendable {
         do {
             let response = try await handler(local)
             return decode(directory.selfName, status: response.status, body: response.bodyBytes ?? [])
-        } catch let p as Problem {
-            return .failure(error(directory.selfName, p))
+        } catch let p as any ProblemConvertible {
+            return .failure(error(directory.selfName, p.problem))
         } catch {
             return .failure(self.error(directory.selfName, Problem.internalError("\(error)")))
         }
