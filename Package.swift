@@ -28,6 +28,9 @@ let package = Package(
             name: "CMicroHTTPD", path: "Sources/CMicroHTTPD", pkgConfig: "libmicrohttpd",
             providers: [.apt(["libmicrohttpd-dev"])]),
         .target(name: "CMicroHTTPDShim", dependencies: ["CMicroHTTPD"], path: "Sources/CMicroHTTPDShim"),
+        // SHA-256 and HMAC for signed peer calls, from the GnuTLS libmicrohttpd already depends on.
+        .systemLibrary(
+            name: "CGnuTLS", path: "Sources/CGnuTLS", pkgConfig: "gnutls", providers: [.apt(["libgnutls28-dev"])]),
         .target(
             name: "Engine",
             dependencies: [
@@ -39,7 +42,7 @@ let package = Package(
         .executableTarget(
             name: "dmfltd",
             dependencies: [
-                "Engine", "CMicroHTTPD", "CMicroHTTPDShim",
+                "Engine", "CMicroHTTPD", "CMicroHTTPDShim", "CGnuTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),

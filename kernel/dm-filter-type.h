@@ -86,7 +86,9 @@ void dm_filter_submit_bio(struct bio *bio);
  * The shared option parser: every type reads its attach words, "name=value", the same
  * way. Each option is written at .offset of the type's config struct, which the caller
  * fills with defaults first. An unknown or repeated name, a missing '=', or a value out
- * of bounds is -EINVAL with f->error set and the reason in the kernel log.
+ * of bounds is -EINVAL with f->error set and the reason in the kernel log; ranges the
+ * parser filled are freed again then, so a refused attach has nothing to undo. A type
+ * without options passes an empty table (opts NULL, nopts 0): "T takes no options".
  */
 enum dm_filter_opt_kind {
 	DM_FILTER_OPT_BOOL,	/* bool: true|false */

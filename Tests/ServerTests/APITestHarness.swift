@@ -56,8 +56,8 @@ struct APITestHarness {
             request.pathParameters = parameters
             do {
                 response = try await handler(request)
-            } catch let problem as Problem {
-                response = problem.response()
+            } catch let error as any ProblemConvertible {
+                response = error.problem.response()
             } catch {
                 response = Problem.internalError("\(error)").response()
             }

@@ -7,23 +7,22 @@ import Testing
 @Suite struct DaemonSettingsTests {
     func settings(
         listen: String = "127.0.0.1:7450", hostName: String = "node1", tokenFile: String? = nil, peers: [String] = [],
-        tlsCert: String? = nil, tlsKey: String? = nil, insecure: Bool = false
+        tlsCert: String? = nil, tlsKey: String? = nil, insecure: Bool = false, peerTokenFile: String? = nil
     ) throws -> DaemonSettings {
         try DaemonSettings(
             listen: listen, stateDir: "/tmp/x", hostName: hostName, tokenFile: tokenFile, peers: peers,
-            tlsCert: tlsCert,
-            tlsKey: tlsKey, insecure: insecure)
+            tlsCert: tlsCert, tlsKey: tlsKey, insecure: insecure, peerTokenFile: peerTokenFile)
     }
 
     /// Why `serve` refuses these options, nil when it accepts them.
     func refusal(
         listen: String = "127.0.0.1:7450", hostName: String = "node1", tokenFile: String? = nil, peers: [String] = [],
-        tlsCert: String? = nil, insecure: Bool = false
+        tlsCert: String? = nil, insecure: Bool = false, peerTokenFile: String? = nil
     ) -> String? {
         do {
             _ = try settings(
                 listen: listen, hostName: hostName, tokenFile: tokenFile, peers: peers, tlsCert: tlsCert,
-                insecure: insecure)
+                insecure: insecure, peerTokenFile: peerTokenFile)
             return nil
         } catch {
             return "\(error)"
@@ -61,7 +60,28 @@ import Testing
         #expect(refusal(peers: ["nourl"])?.contains("--peer") == true)
         #expect(refusal(hostName: "node1", peers: ["node1=http://10.0.0.1:7450"])?.contains("own name") == true)
         #expect(refusal(tlsCert: "/tmp/c.pem")?.contains("go together") == true)
-        #expect(try settings(peers: ["b=http://10.0.0.2:7450"]).peers.seeds.map(\.name) == ["b"])
+        #expect(try settings(peers: ["b=http://10.0.0.2:7450"], insecure: true).peers.seeds.map(\.name) == ["b"])
+    }
+
+    @Test func anOpenHostJoinsNoClusterWithoutInsecure() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dmflt-open-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let secret = dir + "/cluster"
+        try "cluster-secret-0123456789\n".write(toFile: secret, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: secret)
+        let tokens = dir + "/tokens"
+        try "operator 0123456789abcdef0123456789abcdef\n".write(toFile: tokens, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: tokens)
+        for refused in [
+            refusal(peers: ["b=http://10.0.0.2:7450"]), refusal(peerTokenFile: secret),
+            refusal(peers: ["b=http://10.0.0.2:7450"], peerTokenFile: secret),
+        ] {
+            #expect(refused?.contains("without --token-file") == true)
+            #expect(refused?.contains("--insecure") == true)
+        }
+        #expect(refusal(peers: ["b=http://10.0.0.2:7450"], insecure: true, peerTokenFile: secret) == nil)
+        #expect(refusal(tokenFile: tokens, peers: ["b=http://10.0.0.2:7450"], peerTokenFile: secret) == nil)
     }
 
     @Test func theStateDirectoryIsPrivateAndHasOneDaemon() throws {

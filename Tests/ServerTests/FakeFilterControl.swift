@@ -11,9 +11,12 @@ final class FakeFilterControl: FilterControl, @unchecked Sendable {
     private var _detachCalls = 0
     private var _unavailable = false
     private var _nextAttachError: FilterControlError.Kind?
-    private var _nextDetachError: FilterControlError.Kind?
+    private var _nextDetachError: (FilterControlError.Kind, Int32)?
+    private var _nextListError: (FilterControlError.Kind, Int32)?
     private var _options: [String: String] = [:]
     private var _cbt = FakeCbtMap()
+    private var _detachDelay: Duration = .zero
+    private var _detachThreads: [String] = []
     let types: [KernelFilterType] = [KernelFilterType(name: "stat", version: [1, 0, 0], attachments: 0)]
 
     var attachments: [KernelAttachment] { locked { _attachments } }
@@ -24,7 +27,18 @@ final class FakeFilterControl: FilterControl, @unchecked Sendable {
         set { locked { _unavailable = newValue } }
     }
     func failNextAttach(_ kind: FilterControlError.Kind) { locked { _nextAttachError = kind } }
-    func failNextDetach(_ kind: FilterControlError.Kind) { locked { _nextDetachError = kind } }
+    func failNextDetach(_ kind: FilterControlError.Kind, errno: Int32 = 99) {
+        locked { _nextDetachError = (kind, errno) }
+    }
+    /// The next LIST fails (ENOMEM, EMFILE, a control device that would not reopen), then LIST works again.
+    func failNextList(_ kind: FilterControlError.Kind, errno: Int32) { locked { _nextListError = (kind, errno) } }
+    /// A detach that waits this long in the kernel, as one waiting for RCU and SRCU grace periods does.
+    var detachDelay: Duration {
+        get { locked { _detachDelay } }
+        set { locked { _detachDelay = newValue } }
+    }
+    /// Where each detach ran: "kernel" on dmfltd's kernel call threads, else the thread's name.
+    var detachThreads: [String] { locked { _detachThreads } }
     func kernelOptions(_ dev: DeviceNumber, _ filter: String) -> String? { locked { _options["\(dev)/\(filter)"] } }
 
     /// An attachment made by someone else (dmsetup, another tool).
@@ -48,10 +62,11 @@ final class FakeFilterControl: FilterControl, @unchecked Sendable {
         return try body()
     }
 
-    private func error(_ kind: FilterControlError.Kind, _ op: String, _ dev: DeviceNumber? = nil) -> FilterControlError
-    {
+    private func error(
+        _ kind: FilterControlError.Kind, _ op: String, _ dev: DeviceNumber? = nil, errno: Int32 = 99
+    ) -> FilterControlError {
         FilterControlError(
-            kind: kind, operation: op, device: dev, errno: 99, description: "\(op) failed: \(kind.rawValue)")
+            kind: kind, operation: op, device: dev, errno: errno, description: "\(op) failed: \(kind.rawValue)")
     }
 
     func listTypes() throws(FilterControlError) -> [KernelFilterType] {
@@ -78,13 +93,20 @@ final class FakeFilterControl: FilterControl, @unchecked Sendable {
     }
 
     func detach(device: DeviceNumber, filter: String) throws(FilterControlError) {
+        let delay = detachDelay
+        let thread = KernelCallThreads.onKernelThread ? "kernel" : (Thread.current.name ?? "unnamed")
+        locked { _detachThreads.append(thread) }
+        if delay > .zero {
+            Thread.sleep(
+                forTimeInterval: Double(delay.components.seconds) + Double(delay.components.attoseconds) / 1e18)
+        }
         lock.lock()
         defer { lock.unlock() }
         _detachCalls += 1
-        if _unavailable { throw error(.ioctlUnavailable, "detach", device) }
-        if let kind = _nextDetachError {
+        if _unavailable { throw error(.ioctlUnavailable, "detach", device, errno: ENOTTY) }
+        if let (kind, errno) = _nextDetachError {
             _nextDetachError = nil
-            throw error(kind, "detach", device)
+            throw error(kind, "detach", device, errno: errno)
         }
         guard let i = _attachments.firstIndex(where: { $0.device == device && $0.filter == filter }) else {
             throw error(.notAttached, "detach", device)
@@ -93,7 +115,13 @@ final class FakeFilterControl: FilterControl, @unchecked Sendable {
     }
 
     func listAttachments() throws(FilterControlError) -> [KernelAttachment] {
-        if unavailable { throw error(.ioctlUnavailable, "list") }
+        if unavailable { throw error(.ioctlUnavailable, "list", errno: ENOTTY) }
+        if let (kind, errno) = locked({ () -> (FilterControlError.Kind, Int32)? in
+            defer { _nextListError = nil }
+            return _nextListError
+        }) {
+            throw error(kind, "list", errno: errno)
+        }
         return attachments
     }
 

@@ -1,4 +1,5 @@
 // HTTPRoutingTests: route matching and the application pipeline (middleware order, 404/405/OPTIONS, error mapping, logs).
+import Engine
 import Foundation
 import Logging
 import Synchronization
@@ -108,6 +109,25 @@ struct HTTPRoutingTests {
         let decode = try await app.respond(to: Request(method: "POST", path: "/decode", body: Array("{}".utf8)))
         #expect(decode.status == 400)
         #expect(Self.body(decode).contains("device"))
+    }
+
+    /// A domain error maps itself: a filter type's refusal is its own problem type, never a 500.
+    @Test func domainErrorsAreShownAsTheirOwnProblems() async throws {
+        var r = Router()
+        r.get("/refused") { _ in
+            throw FilterOperationError(
+                type: "generation-changed", status: 409, title: "Generation changed", detail: "x")
+        }
+        r.get("/kernel") { _ in
+            throw FilterControlError(kind: .busy, operation: "attach", errno: 16, description: "device busy")
+        }
+        let app = HTTPApplication(router: r, middlewares: [ErrorMapping()])
+        let refused = try await app.respond(to: Request(method: "GET", path: "/refused"))
+        #expect(refused.status == 409)
+        #expect(Self.body(refused).contains("urn:dmflt:problem:generation-changed"))
+        let kernel = try await app.respond(to: Request(method: "GET", path: "/kernel"))
+        #expect(kernel.status == 409)
+        #expect(Self.body(kernel).contains("urn:dmflt:problem:busy"))
     }
 
     @Test func requestLogLinesUseTheRouteTemplateAndNeverTheToken() async throws {

@@ -13,6 +13,7 @@ struct HTTPTLSTests {
             p.executableURL = URL(fileURLWithPath: tool)
             p.arguments = arguments
             let pipe = Pipe()
+            p.standardInput = FileHandle.nullDevice
             p.standardOutput = pipe
             p.standardError = pipe
             try p.run()
@@ -33,6 +34,7 @@ struct HTTPTLSTests {
                 "-out", cert,
             ])
         try #require(made.status == 0, "openssl (scripts/setup installs it) failed: \(made.output)")
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: key)
         return (cert, key)
     }
 
@@ -91,6 +93,46 @@ struct HTTPTLSTests {
         config.tls = try TLSCredentials(certificateFile: first.cert, keyFile: second.key)
         let server = HTTPServer(configuration: config, application: HTTPApplication(router: Router()))
         #expect(throws: HTTPServerError.self) { try server.start() }
+    }
+
+    @Test func refusesAKeyFileOtherUsersCanRead() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dmflt-tls-mode-\(UUID())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (cert, key) = try await Self.makeCertificate(in: dir)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: key)
+        #expect { try TLSCredentials(certificateFile: cert, keyFile: key) } throws: {
+            "\($0)".contains("accessible by other users") && "\($0)".contains("chmod o-rwx '\(key)'")
+        }
+        try FileManager.default.setAttributes([.posixPermissions: 0o640], ofItemAtPath: key)
+        _ = try TLSCredentials(certificateFile: cert, keyFile: key)
+    }
+
+    /// A client limited to TLS 1.1 (with OpenSSL's own floor lowered, so only the server can refuse it)
+    /// gets no session; TLS 1.2 and 1.3 clients do.
+    @Test func speaksOnlyTLS12AndLater() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dmflt-tls-vers-\(UUID())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (cert, key) = try await Self.makeCertificate(in: dir)
+        var config = HTTPServerConfiguration(listen: try ListenAddress(parsing: "127.0.0.1:0"), threadPoolSize: 1)
+        config.tls = try TLSCredentials(certificateFile: cert, keyFile: key)
+        let server = HTTPServer(configuration: config, application: HTTPApplication(router: Router()))
+        try server.start()
+        let target = "127.0.0.1:\(server.port)"
+        func handshake(_ version: String) async throws -> (status: Int32, output: String) {
+            try await Self.run(
+                "/usr/bin/openssl",
+                ["s_client", "-connect", target, version, "-cipher", "DEFAULT@SECLEVEL=0", "-CAfile", cert, "-brief"])
+        }
+        let old = try await handshake("-tls1_1")
+        let v12 = try await handshake("-tls1_2")
+        let v13 = try await handshake("-tls1_3")
+        await server.stop()
+        #expect(old.status != 0, "a TLS 1.1 handshake must fail: \(old.output)")
+        #expect(v12.status == 0 && v12.output.contains("TLSv1.2"), "\(v12.output)")
+        #expect(v13.status == 0 && v13.output.contains("TLSv1.3"), "\(v13.output)")
+        #expect(HTTPServer.tlsPriorities.contains("-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"))
     }
 }
 

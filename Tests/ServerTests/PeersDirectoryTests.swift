@@ -29,15 +29,15 @@ import Testing
     @Test func selfAndBadInputAreRefusedAndChangeNothing() throws {
         let storage = InMemoryPeerStorage()
         let d = try PeerDirectory(selfName: "a", selfURL: nil, storage: storage, seeds: [])
-        #expect(throws: Problem.self) { try d.put(name: "a", url: "http://a:1") }
-        #expect(throws: Problem.self) { try d.put(name: "local", url: "http://a:1") }
-        #expect(throws: Problem.self) { try d.put(name: "b/c", url: "http://a:1") }
-        #expect(throws: Problem.self) { try d.put(name: "b", url: "not a url") }
-        #expect(throws: Problem.self) { try d.remove(name: "a") }
+        #expect(throws: MemberError.self) { try d.put(name: "a", url: "http://a:1") }
+        #expect(throws: MemberError.self) { try d.put(name: "local", url: "http://a:1") }
+        #expect(throws: MemberError.self) { try d.put(name: "b/c", url: "http://a:1") }
+        #expect(throws: MemberError.self) { try d.put(name: "b", url: "not a url") }
+        #expect(throws: MemberError.self) { try d.remove(name: "a") }
         do {
             try d.remove(name: "nobody")
             Issue.record("removing an unknown host must fail")
-        } catch { #expect(error.status == 404) }
+        } catch { #expect(error.problem.status == 404) }
         #expect(try storage.load().isEmpty)
     }
 

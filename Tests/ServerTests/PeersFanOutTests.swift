@@ -20,7 +20,10 @@ import Testing
     }
 
     /// "a" (self) with peers b (serving), c (serving), dead (refusing), slow (silent).
-    func cluster(_ transport: InProcessPeerTransport, peers: [String] = ["b", "c", "dead", "slow"]) throws -> Handler {
+    func cluster(
+        _ transport: InProcessPeerTransport, peers: [String] = ["b", "c", "dead", "slow"],
+        answerBudget: Int = PeerFanOut.defaultAnswerBudget, bigAnswerFrom big: String? = nil
+    ) throws -> Handler {
         let d = try PeerDirectory(
             selfName: "a", selfURL: nil, storage: InMemoryPeerStorage(),
             seeds: peers.map { .init(name: $0, url: "http://\($0):7450") })
@@ -29,9 +32,13 @@ import Testing
                 "http://\(name):7450",
                 .serve(
                     peerApplication(name: name, clusterToken: Self.token) { r in
+                        let many = name == big ? 200 : 1
                         r.get(
                             "/v1/hosts/{host}/attachments",
-                            Self.listing([Self.attachment("\(name)1", host: name, device: "loop1", filter: "stat")]))
+                            Self.listing(
+                                (1...many).map {
+                                    Self.attachment("\(name)\($0)", host: name, device: "loop1", filter: "stat")
+                                }))
                         r.get(
                             "/v1/hosts/{host}/devices",
                             Self.listing([
@@ -54,11 +61,13 @@ import Testing
             "/v1/hosts/{host}/devices",
             Self.listing([.object(["name": .string("loop0"), "path": .string("/dev/loop0"), "dev": .string("7:0")])]))
         var router = Router()
-        let fanOut = PeerFanOut(
+        var fanOut = PeerFanOut(
             directory: d, transport: transport, clusterToken: Self.token, timeoutSeconds: 1, parallelism: 2,
             localRoutes: local)
-        router.get("/v1/attachments") { r in try await fanOut.list(.attachments, r) }
-        router.get("/v1/devices") { r in try await fanOut.list(.devices, r) }
+        fanOut.answerBudget = answerBudget
+        let listing = fanOut
+        router.get("/v1/attachments") { r in try await listing.list(.attachments, r) }
+        router.get("/v1/devices") { r in try await listing.list(.devices, r) }
         return HTTPApplication(router: router, middlewares: [ErrorMapping()]).handler
     }
 
@@ -97,14 +106,17 @@ import Testing
             errorHosts(body) == [
                 "dead": "urn:dmflt:problem:peer-unreachable", "slow": "urn:dmflt:problem:peer-timeout",
             ])
-        // Peers are asked for their local list, as the caller's role, with the cluster credential.
+        // Peers are asked for their local list, as the caller's role, signed for each of them by name.
         let calls = transport.calls.withLock { $0 }
         #expect(
             Set(calls.map(\.url))
                 == Set(["b", "c", "dead", "slow"].map { "http://\($0):7450/v1/hosts/local/attachments" }))
         #expect(
             calls.allSatisfy {
-                $0.headers["X-Dmflt-Role"] == "reader" && $0.headers["Authorization"] == "Bearer \(Self.token)"
+                $0.headers["X-Dmflt-Role"] == "reader"
+                    && $0.headers["Authorization"]?.hasPrefix("Dmflt-HMAC-SHA256 ") == true
+                    && $0.url.hasPrefix("http://\($0.headers["X-Dmflt-To"] ?? "?"):7450/")
+                    && !$0.headers.contains { $0.value.contains(Self.token) }
             })
     }
 
@@ -149,5 +161,19 @@ import Testing
         #expect(ids(body) == ["a1", "a2"])
         #expect(errorHosts(body) == ["b": "urn:dmflt:problem:filter-ioctl-unavailable"])
         #expect(body["partial"] == .bool(true))
+    }
+
+    @Test func aListingHoldsAtMostItsBudgetOfPeerAnswers() async throws {
+        // 8 KiB over two peers: 4 KiB each. b's 200 attachments are far more; c's one is not.
+        let app = try cluster(
+            InProcessPeerTransport(), peers: ["b", "c"], answerBudget: 8 << 10, bigAnswerFrom: "b")
+        let body = try jsonObject(try await app(Request(method: "GET", path: "/v1/attachments")))
+        #expect(errorHosts(body) == ["b": "urn:dmflt:problem:peer-answer-too-large"])
+        #expect(ids(body) == ["a1", "a2", "c1"])
+        #expect(body["partial"] == .bool(true))
+        // With the default budget the same answer fits.
+        let roomy = try cluster(InProcessPeerTransport(), peers: ["b", "c"], bigAnswerFrom: "b")
+        let all = try jsonObject(try await roomy(Request(method: "GET", path: "/v1/attachments")))
+        #expect(errorHosts(all).isEmpty && ids(all).count == 203)
     }
 }

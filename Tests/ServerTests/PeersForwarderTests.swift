@@ -57,8 +57,11 @@ import Testing
             String(decoding: await collect(response.body), as: UTF8.self)
                 == #"PUT /v1/hosts/local/attachments/x1 q=a b&c&q=2 {"device":"loop0"}"#)
         let sent = try #require(transport.calls.withLock { $0.last })
-        // The caller's token never leaves the host it entered; the cluster token and the caller's real role go instead.
-        #expect(sent.headers["Authorization"] == "Bearer \(Self.token)")
+        // The caller's token never leaves the host it entered, nor does the cluster secret: a signature made
+        // with it for b, and the caller's real role, go instead.
+        #expect(sent.headers["Authorization"]?.hasPrefix("Dmflt-HMAC-SHA256 ") == true)
+        #expect(!sent.headers.contains { $0.value.contains(Self.token) || $0.value.contains("user-token") })
+        #expect(sent.headers["X-Dmflt-To"] == "b")
         #expect(sent.headers["X-Dmflt-Role"] == "reader")
         #expect(sent.headers["X-Dmflt-Hop"] == "1")
         #expect(sent.headers["X-Dmflt-Via"] == "a")

@@ -46,7 +46,10 @@ final class InProcessPeerTransport: PeerTransport {
             var headers = response.headers
             var body = response.body
             if case .shared(let s) = body { body = .bytes(Array(s.bytes)) }  // as the wire would deliver it
-            if case .bytes(let b) = body { headers.set("Content-Length", String(b.count)) }
+            if case .bytes(let b) = body {
+                headers.set("Content-Length", String(b.count))
+                if b.count > call.maxAnswerBytes { throw .tooLarge(limit: call.maxAnswerBytes) }
+            }
             if case .stream = response.body, !streamUnsized {
                 throw .unreachable("a stream where a sized answer was expected")
             }
@@ -70,7 +73,8 @@ func peerApplication(
     return HTTPApplication(
         router: router,
         middlewares: [
-            ErrorMapping(), PeerTrust(authenticator: PeerAuthenticator(clusterToken: clusterToken)), RoleGate(),
+            ErrorMapping(), PeerTrust(authenticator: PeerAuthenticator(clusterToken: clusterToken, selfName: name)),
+            RoleGate(),
         ]
     ).handler
 }

@@ -176,7 +176,7 @@ def main():
     check(
         "snapshot has the documented members",
         all(k in snap for k in ("attachment", "host", "device", "filter", "time", "counters", "rates", "filterStatus"))
-        and snap["filterStatus"].get("write_bios") == snap["counters"]["writeBios"],
+        and snap["filterStatus"].get("writeBios") == snap["counters"]["writeBios"],
         json.dumps(snap)[:300],
     )
     # the reset message zeroes the counters; rates do not go negative or huge afterwards

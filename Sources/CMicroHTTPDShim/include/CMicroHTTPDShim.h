@@ -31,6 +31,9 @@ struct cmhd_config {
 	void *log_cls;
 };
 
+/* The GnuTLS priority string every HTTPS daemon uses (TLS 1.2 or later). */
+const char *cmhd_tls_priority_string(void);
+
 int cmhd_shim_version_ok(void);
 /* 1 when this libmicrohttpd was built with TLS (GnuTLS) support. */
 int cmhd_tls_supported(void);

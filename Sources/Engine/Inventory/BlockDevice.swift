@@ -20,13 +20,16 @@ public struct BlockDevice: Sendable, Codable, Equatable {
     public var loopBackingFile: String?
     public var dmName: String?
     public var dmUUID: String?
+    /// A whole disk's world-wide id and serial number, where the driver reports them (SCSI, NVMe, virtio).
+    public var wwid: String?
+    public var serial: String?
     /// Filter types attached now; filled by `DeviceInventory.list(attachments:)`, else empty.
     public var attachments: [String]
 
     public init(
         name: String, path: String, dev: DeviceNumber, sizeBytes: UInt64, kind: Kind, readOnly: Bool,
         holders: [String] = [], loopBackingFile: String? = nil, dmName: String? = nil, dmUUID: String? = nil,
-        attachments: [String] = []
+        wwid: String? = nil, serial: String? = nil, attachments: [String] = []
     ) {
         self.name = name
         self.path = path
@@ -38,6 +41,8 @@ public struct BlockDevice: Sendable, Codable, Equatable {
         self.loopBackingFile = loopBackingFile
         self.dmName = dmName
         self.dmUUID = dmUUID
+        self.wwid = wwid
+        self.serial = serial
         self.attachments = attachments
     }
 }

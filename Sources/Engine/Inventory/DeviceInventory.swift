@@ -169,8 +169,12 @@ public struct DeviceInventory: Sendable {
             name: name, path: "/dev/" + Self.nodeName(name),
             dev: dev, sizeBytes: sectors &* 512, kind: kind, readOnly: attribute(dir, "ro") == "1", holders: holders,
             loopBackingFile: kind == .loop ? attribute(dir, "loop/backing_file") : nil, dmName: dmName,
-            dmUUID: attribute(dir, "dm/uuid").flatMap { $0.isEmpty ? nil : $0 })
+            dmUUID: attribute(dir, "dm/uuid").flatMap { $0.isEmpty ? nil : $0 },
+            wwid: kind == .disk ? nonEmpty(attribute(dir, "wwid") ?? attribute(dir, "device/wwid")) : nil,
+            serial: kind == .disk ? nonEmpty(attribute(dir, "serial") ?? attribute(dir, "device/serial")) : nil)
     }
+
+    private func nonEmpty(_ text: String?) -> String? { text.flatMap { $0.isEmpty ? nil : $0 } }
 
     private func kind(name: String, dir: String, isDM: Bool) -> BlockDevice.Kind {
         let fm = FileManager.default

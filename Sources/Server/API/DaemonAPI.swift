@@ -165,7 +165,7 @@ struct DaemonAPI: Sendable {
         }
     }
 
-    func attachmentID(_ request: Request) throws(Problem) -> String {
+    func attachmentID(_ request: Request) throws(AttachmentError) -> String {
         let id = request.pathParameters["id"] ?? ""
         try AttachmentID.validateSyntax(id)
         return id

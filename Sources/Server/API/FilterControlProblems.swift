@@ -38,7 +38,8 @@ extension Problem {
             detail: "There is no filter type '\(JSONBody.printable(name))'; GET /v1/filters lists them.")
     }
 
+    /// Never the error's own text: GRDB's carries the SQL statement (see StateDatabaseFailure).
     static func store(_ error: any Error) -> Problem {
-        .internalError("The state database failed: \(error)")
+        (error as? StateDatabaseFailure ?? StateDatabaseFailure.from(error, file: "state.sqlite")).problem
     }
 }

@@ -66,14 +66,11 @@ struct FilterOperationRoutes: Sendable {
         return try Response.json(result.body, status: result.status)
     }
 
-    static func run(_ operation: FilterTypeOperation, _ call: FilterOperationCall) throws(Problem)
+    /// The type's own error reaches ErrorMapping, which shows it as its problem.
+    static func run(_ operation: FilterTypeOperation, _ call: FilterOperationCall) throws(FilterOperationError)
         -> FilterOperationResult
     {
-        do {
-            return try operation.handler(call)
-        } catch {
-            throw Problem.from(error)
-        }
+        try operation.handler(call)
     }
 }
 

@@ -6,21 +6,21 @@ enum AttachmentID {
     static let unmanagedPrefix = "unmanaged-"
 
     /// [a-z0-9][a-z0-9-]{0,62}, and not in the unmanaged namespace.
-    static func validateClientChosen(_ id: String) throws(Problem) {
+    static func validateClientChosen(_ id: String) throws(AttachmentError) {
         try validateSyntax(id)
         if id.hasPrefix(unmanagedPrefix) {
-            throw Problem.invalidValue(
+            throw .invalid(
                 "Ids starting with '\(unmanagedPrefix)' are reserved for attachments dmflt did not make.")
         }
     }
 
-    static func validateSyntax(_ id: String) throws(Problem) {
+    static func validateSyntax(_ id: String) throws(AttachmentError) {
         let bytes = Array(id.utf8)
         let ok =
             !bytes.isEmpty && bytes.count <= 63 && isLowerAlnum(bytes[0])
             && bytes.allSatisfy { isLowerAlnum($0) || $0 == UInt8(ascii: "-") }
         if !ok {
-            throw Problem.invalidValue(
+            throw .invalid(
                 "The id '\(JSONBody.printable(id))' is not 1 to 63 of a-z, 0-9 and '-', starting with a letter or digit."
             )
         }

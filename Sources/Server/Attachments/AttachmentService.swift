@@ -9,6 +9,8 @@ struct ResolvedAttachSpec: Sendable {
     var deviceName: String
     var devicePresent: Bool
     var filter: ValidatedFilterSpec
+    /// What identifies the device now at `dev` (DeviceIdentity); nil when absent or unidentifiable.
+    var deviceIdentity: String? = nil
 }
 
 final class AttachmentService: Sendable {
@@ -37,7 +39,7 @@ final class AttachmentService: Sendable {
     // MARK: resolving a request
 
     /// Resolves the device text and validates filter and options; touches nothing.
-    func resolve(device text: String, filter: String, options: [String: JSONValue]) throws(Problem)
+    func resolve(device text: String, filter: String, options: [String: JSONValue]) throws(AttachmentError)
         -> ResolvedAttachSpec
     {
         let validated: ValidatedFilterSpec
@@ -45,58 +47,56 @@ final class AttachmentService: Sendable {
             validated = try catalog.validate(filter: filter, options: options)
         } catch {
             switch error {
-            case .unknownFilter(let name): throw Problem.unknownFilter(name)
-            case .invalidOption(let why): throw Problem.invalidValue(why)
+            case .unknownFilter(let name): throw .unknownFilter(name)
+            case .invalidOption(let why): throw .invalid(why)
             }
         }
         switch devices.lookup(text) {
         case .present(let d):
             return ResolvedAttachSpec(
-                dev: d.dev, devicePath: d.path, deviceName: d.name, devicePresent: true, filter: validated)
+                dev: d.dev, devicePath: d.path, deviceName: d.name, devicePresent: true, filter: validated,
+                deviceIdentity: DeviceIdentity.of(d))
         case .absent(let dev):
             return ResolvedAttachSpec(
                 dev: dev, devicePath: "/dev/block/\(dev)", deviceName: "", devicePresent: false, filter: validated)
         case .invalid(let why):
-            throw Problem.invalidValue(why)
+            throw .invalid(why)
         }
     }
 
     // MARK: attach
 
     /// Records and attaches. Returns the row and whether it is new (false: a PUT repeating the same spec).
-    func create(id: String, spec: ResolvedAttachSpec, repeatable: Bool) async throws(Problem) -> (
+    func create(id: String, spec: ResolvedAttachSpec, repeatable: Bool) async throws(AttachmentError) -> (
         AttachmentRow, created: Bool
     ) {
-        try await locks.with(spec.dev) { () throws(Problem) -> (AttachmentRow, created: Bool) in
+        try await locks.with(spec.dev) { [self] () throws(AttachmentError) -> (AttachmentRow, created: Bool) in
             // Ask the kernel first: without the IOCTL, or with the filter attached by someone else, record nothing.
             let kernel = try kernelCall { () throws(FilterControlError) in try control.listAttachments() }.mapError(
-                Problem.from
+                AttachmentError.kernel
             ).get()
             var row = AttachmentRow(
                 id: id, dev: spec.dev, devicePath: spec.devicePath, deviceName: spec.deviceName,
                 filter: spec.filter.filter, options: spec.filter.options, kernelOptions: spec.filter.kernelText,
-                createdAt: now(), phase: spec.devicePresent ? .pending : .waitingDevice, error: nil, attachedAt: nil)
+                createdAt: now(), phase: spec.devicePresent ? .pending : .waitingDevice, error: nil, attachedAt: nil,
+                deviceIdentity: spec.deviceIdentity)
             switch try storeCall({ try store.insert(row) }) {
             case .inserted:
                 break
             case .idTaken(let existing):
                 guard repeatable, existing.hasSameSpec(as: row) else {
-                    throw Problem.conflict(
-                        "The id \(id) already holds \(existing.filter) on \(existing.dev) with other options or device."
-                    )
+                    throw .idTaken(id: id, holder: "\(existing.filter) on \(existing.dev)")
                 }
-                if existing.phase == .detaching { throw Problem.conflict("The attachment \(id) is being detached.") }
+                if existing.phase == .detaching { throw .beingDetached(id: id) }
                 // A repeat after a crash or a failure converges here rather than waiting for the next pass.
                 _ = try reconcileLocked(dev: existing.dev)
                 return (try storeCall({ try store.row(id: id) }) ?? existing, created: false)
             case .deviceFilterTaken(let existing):
-                throw Problem.conflict(
-                    "The filter \(existing.filter) on \(existing.dev) is already attachment \(existing.id).")
+                throw .filterTaken(filter: existing.filter, dev: existing.dev, id: existing.id)
             }
             if let outside = kernel.first(where: { $0.device == spec.dev && $0.filter == row.filter }) {
                 try storeCall { try store.delete(id: id) }
-                throw Problem(
-                    "already-attached", status: 409, title: "Already attached",
+                throw .attachedOutside(
                     detail:
                         "\(row.filter) is already attached to \(spec.dev) outside dmflt (\(AttachmentID.unmanaged(outside)))."
                 )
@@ -113,12 +113,11 @@ final class AttachmentService: Sendable {
             case .failure(let error):
                 try storeCall { try store.delete(id: id) }
                 if error.kind == .alreadyAttached {
-                    throw Problem(
-                        "already-attached", status: 409, title: "Already attached",
+                    throw .attachedOutside(
                         detail:
                             "\(row.filter) was attached to \(spec.dev) outside dmflt meanwhile: \(error.description)")
                 }
-                throw Problem.from(error)
+                throw .kernel(error)
             }
             try storeCall { try store.setStatus(id: id, phase: row.phase, error: nil, attachedAt: row.attachedAt) }
             return (row, created: true)
@@ -127,11 +126,11 @@ final class AttachmentService: Sendable {
 
     // MARK: detach
 
-    func delete(id: String) async throws(Problem) {
-        guard let first = try storeCall({ try store.row(id: id) }) else { throw try missing(id) }
-        try await locks.with(first.dev) { () throws(Problem) in
+    func delete(id: String) async throws(AttachmentError) {
+        guard let first = try storeCall({ try store.row(id: id) }) else { throw missing(id) }
+        try await locks.with(first.dev) { [self] () throws(AttachmentError) in
             guard let row = try storeCall({ try store.row(id: id) }) else {
-                throw Problem.notFound("No attachment \(id).")
+                throw .notFound(id: id)
             }
             try storeCall { try store.setStatus(id: id, phase: .detaching, error: nil, attachedAt: row.attachedAt) }
             // Not attached (any more) counts as done: the goal of a detach is reached.
@@ -140,7 +139,7 @@ final class AttachmentService: Sendable {
                 try storeCall {
                     try store.setStatus(id: id, phase: .detaching, error: error.description, attachedAt: row.attachedAt)
                 }
-                throw Problem.from(error)
+                throw .kernel(error)
             }
             try storeCall { try store.delete(id: id) }
             detached(id)
@@ -149,21 +148,18 @@ final class AttachmentService: Sendable {
 
     // MARK: messages
 
-    func message(id: String, text: String) async throws(Problem) -> String {
-        guard let first = try storeCall({ try store.row(id: id) }) else { throw try missing(id) }
-        return try await locks.with(first.dev) { () throws(Problem) -> String in
+    func message(id: String, text: String) async throws(AttachmentError) -> String {
+        guard let first = try storeCall({ try store.row(id: id) }) else { throw missing(id) }
+        return try await locks.with(first.dev) { [self] () throws(AttachmentError) -> String in
             guard let row = try storeCall({ try store.row(id: id) }) else {
-                throw Problem.notFound("No attachment \(id).")
+                throw .notFound(id: id)
             }
             guard row.phase == .attached else {
-                throw Problem(
-                    "not-attached", status: 409, title: "Not attached",
-                    detail:
-                        "The attachment \(id) is \(row.phase.rawValue), not attached; its filter cannot take messages.")
+                throw .notAttached(id: id, phase: row.phase)
             }
             return try kernelCall { () throws(FilterControlError) in
                 try control.message(device: row.dev, filter: row.filter, text: text)
-            }.mapError(Problem.from).get()
+            }.mapError(AttachmentError.kernel).get()
         }
     }
 
@@ -174,14 +170,14 @@ final class AttachmentService: Sendable {
         do { return .attachments(try control.listAttachments()) } catch { return .unavailable(error.description) }
     }
 
-    /// 404, or 409 for an unmanaged attachment (read-only).
-    private func missing(_ id: String) throws(Problem) -> Problem {
+    /// Not found, or unmanaged (read-only) when the kernel has it under that synthetic id.
+    private func missing(_ id: String) -> AttachmentError {
         if id.hasPrefix(AttachmentID.unmanagedPrefix), case .attachments(let list) = kernelView(),
             list.contains(where: { AttachmentID.unmanaged($0) == id })
         {
-            return Problem.unmanaged(id)
+            return .unmanaged(id: id)
         }
-        return Problem.notFound("No attachment \(id) on this host.")
+        return .notFound(id: id)
     }
 
     // MARK: reconcile
@@ -197,7 +193,7 @@ final class AttachmentService: Sendable {
         for dev in Set(rows.map(\.dev)).sorted() {
             let present: DeviceSummary?? = inventory == nil ? nil : .some(byDev[dev])
             do {
-                errors += try await locks.with(dev) { () throws(Problem) -> Int in
+                errors += try await locks.with(dev) { [self] () throws(AttachmentError) -> Int in
                     try reconcileLocked(dev: dev, present: present)
                 }
             } catch {
@@ -210,12 +206,39 @@ final class AttachmentService: Sendable {
     /// Brings one device's rows and the kernel together; the caller holds the device's lock.
     /// `present` is the device as a pass's inventory read saw it (nil: look it up now).
     @discardableResult
-    private func reconcileLocked(dev: DeviceNumber, present seen: DeviceSummary?? = nil) throws(Problem) -> Int {
-        let rows = try storeCall { try store.rows(on: dev) }
+    private func reconcileLocked(dev: DeviceNumber, present seen: DeviceSummary?? = nil) throws(AttachmentError) -> Int
+    {
+        let all = try storeCall { try store.rows(on: dev) }
         let present = seen ?? devices.device(dev)
+        let identity = present.flatMap(DeviceIdentity.of)
+        // A row made for another device waits for that one: the number was handed to a different
+        // device (a loop or dm number reused), which must not inherit the filter.
+        var rows: [AttachmentRow] = []
+        for row in all {
+            if present != nil, let wanted = row.deviceIdentity,
+                !DeviceIdentity.matches(stored: wanted, current: identity),
+                row.phase != .detaching
+            {
+                let why =
+                    "a different device now has \(dev) (\(identity ?? "unidentified")); this attachment is for \(wanted)"
+                if row.phase != .waitingDevice || row.error != why {
+                    try storeCall {
+                        try store.setStatus(id: row.id, phase: .waitingDevice, error: why, attachedAt: nil)
+                    }
+                }
+                continue
+            }
+            rows.append(row)
+        }
         if let present {
             for row in rows where row.devicePath != present.path || row.deviceName != present.name {
                 try storeCall { try store.setDeviceNames(id: row.id, path: present.path, name: present.name) }
+            }
+            // First sight of the device a row was made for by number alone: from now on it is that one.
+            if let identity {
+                for row in rows where row.deviceIdentity == nil {
+                    try storeCall { try store.setDeviceIdentity(id: row.id, identity: identity) }
+                }
             }
         }
         let kernel = kernelView()
@@ -227,7 +250,7 @@ final class AttachmentService: Sendable {
     }
 
     /// false when the kernel refused.
-    private func apply(_ action: ReconcileAction, rows: [AttachmentRow]) throws(Problem) -> Bool {
+    private func apply(_ action: ReconcileAction, rows: [AttachmentRow]) throws(AttachmentError) -> Bool {
         switch action {
         case .attach(let id):
             guard let row = rows.first(where: { $0.id == id }) else { return true }
@@ -275,15 +298,25 @@ final class AttachmentService: Sendable {
             try control.detach(device: row.dev, filter: row.filter)
         }
         guard case .failure(let error) = result else { return nil }
-        let gone: [FilterControlError.Kind] = [.notAttached, .noSuchDevice, .ioctlUnavailable]
-        return gone.contains(error.kind) ? nil : error
+        return Self.leavesNothingAttached(error) ? nil : error
+    }
+
+    /// Only errors that prove the filter is not in the kernel: not attached, no such device, or a
+    /// kernel without the filter IOCTL at all (ENOTTY: stock dm-mod; ENOENT: no dm-mod). A control
+    /// device that cannot be opened for want of memory or descriptors proves nothing.
+    static func leavesNothingAttached(_ error: FilterControlError) -> Bool {
+        switch error.kind {
+        case .notAttached, .noSuchDevice: return true
+        case .ioctlUnavailable: return error.errno == ENOTTY || error.errno == ENOENT
+        default: return false
+        }
     }
 
     private func kernelCall<T>(_ body: () throws(FilterControlError) -> T) -> Result<T, FilterControlError> {
         do { return .success(try body()) } catch { return .failure(error) }
     }
 
-    private func storeCall<T>(_ body: () throws -> T) throws(Problem) -> T {
-        do { return try body() } catch { throw Problem.store(error) }
+    private func storeCall<T>(_ body: () throws -> T) throws(AttachmentError) -> T {
+        do { return try body() } catch { throw .store(error) }
     }
 }

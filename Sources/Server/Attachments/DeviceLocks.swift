@@ -21,12 +21,14 @@ actor DeviceLocks {
         }
     }
 
-    nonisolated func with<T: Sendable, E: Error>(_ dev: DeviceNumber, _ body: () async throws(E) -> T) async throws(E)
-        -> T
-    {
+    /// Runs `body` holding the device's lock, on a kernel call thread: what it does (kernel calls and
+    /// their records) may block for seconds and must hold up neither libmicrohttpd nor the task pool.
+    nonisolated func with<T: Sendable, E: Error>(
+        _ dev: DeviceNumber, on threads: KernelCallThreads = .changes, _ body: @escaping @Sendable () throws(E) -> T
+    ) async throws(E) -> T {
         await acquire(dev)
         do {
-            let result = try await body()
+            let result = try await threads.run(body)
             await release(dev)
             return result
         } catch {

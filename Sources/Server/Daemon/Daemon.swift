@@ -40,9 +40,17 @@ struct Daemon {
         let url = "\(scheme)://\(settings.listen)"
         let api = DaemonAPI(
             hostName: settings.hostName, version: DaemonVersion.string, url: url, service: service, probe: probe)
+        let openCluster = settings.tokens == nil && !settings.insecure
         let cluster = try PeerCluster(
             configuration: settings.peers, selfName: settings.hostName, selfURL: url, stateDirectory: settings.stateDir,
-            version: DaemonVersion.string, probe: probe)
+            version: DaemonVersion.string, probe: probe,
+            memberRefusal: openCluster
+                ? "This host runs without --token-file, so it joins no cluster (start it with a token file, or --insecure)."
+                : nil)
+        // Members a PUT /v1/hosts stored in an earlier run count like --peer.
+        if openCluster && !cluster.directory.peers().isEmpty {
+            throw StateDirectory.Failure(description: DaemonSettings.openClusterRefusal)
+        }
         var local = Router()
         api.register(into: &local)
         statsService.register(on: &local)

@@ -11,7 +11,8 @@ import Synchronization
 /// StreamLogHandler uses, without its two per-line costs on Linux: `localtime()` rereads
 /// /etc/localtime on every call (and takes glibc's time zone lock), and stdio's stream lock made the
 /// pool threads queue on each other. Here the timestamp is formatted once per second and each line
-/// is a single `write(2)`, so lines from concurrent requests never interleave.
+/// is a single `write(2)`, so lines from concurrent requests never interleave. Everything that
+/// comes from outside (message, metadata, source) goes through LogText, so one event stays one line.
 struct DaemonLogHandler: LogHandler {
     let label: String
     var logLevel: Logger.Level = .info
@@ -48,14 +49,16 @@ struct DaemonLogHandler: LogHandler {
             merged["error.type"] = "\(String(reflecting: type(of: error)))"
         }
         if merged.count == 1, let (key, value) = merged.first {
-            line += " \(key)=\(value)"
+            line += " \(LogText.escaped(key))=\(LogText.escaped("\(value)"))"
         } else {
-            for (key, value) in merged.sorted(by: { $0.key < $1.key }) { line += " \(key)=\(value)" }
+            for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
+                line += " \(LogText.escaped(key))=\(LogText.escaped("\(value)"))"
+            }
         }
         line += " ["
-        line += event.source
+        line += LogText.escaped(event.source)
         line += "] "
-        line += event.message.description
+        line += LogText.escaped(event.message.description)
         line += "\n"
         Self.writeAll(line, to: descriptor)
     }

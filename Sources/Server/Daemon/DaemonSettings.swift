@@ -12,6 +12,8 @@ struct DaemonSettings: Sendable {
     var tokens: TokenStore?
     var peers: PeerConfiguration
     var tls: TLSCredentials?
+    /// --insecure: an open daemon (no token file) may listen beyond loopback and be part of a cluster.
+    var insecure: Bool
 
     init(
         listen: String, stateDir: String, hostName: String, tokenFile: String?, peers: [String], tlsCert: String?,
@@ -22,6 +24,7 @@ struct DaemonSettings: Sendable {
         } catch {
             throw Invalid(description: "--listen: \(error)")
         }
+        self.insecure = insecure
         guard !stateDir.isEmpty else { throw Invalid(description: "--state-dir must not be empty") }
         self.stateDir = stateDir
         try Self.checkHostName(hostName)
@@ -45,6 +48,9 @@ struct DaemonSettings: Sendable {
         } catch {
             throw Invalid(description: error.description)
         }
+        if tokens == nil && !insecure && (!peers.isEmpty || peerTokenFile != nil) {
+            throw Invalid(description: Self.openClusterRefusal)
+        }
         switch (tlsCert, tlsKey) {
         case (nil, nil): tls = nil
         case (let cert?, let key?):
@@ -56,6 +62,11 @@ struct DaemonSettings: Sendable {
         default: throw Invalid(description: "--tls-cert and --tls-key go together")
         }
     }
+
+    /// Without a token file every local user is an operator here, and a peer acts on every other host
+    /// for whoever calls it: one host's open door would open the whole cluster.
+    static let openClusterRefusal =
+        "refusing to join a cluster (--peer, --peer-token-file or stored peers) without --token-file: every local user of this host would be an operator on every host; give a token file or --insecure"
 
     /// A DNS-like name; `local` is reserved for "the host that answers".
     static func checkHostName(_ name: String) throws {

@@ -17,13 +17,19 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "This host's name in the API (default: uname -n).")
     var hostName: String?
 
-    @Option(help: "File of 'ROLE TOKEN' lines (role reader or operator); without it every caller is an operator.")
+    @Option(
+        help:
+            "File of 'ROLE TOKEN' lines (role reader or operator); without it every caller is an operator, and peers need --insecure."
+    )
     var tokenFile: String?
 
     @Option(name: .customLong("peer"), help: "A peer as NAME=URL (repeatable).")
     var peers: [String] = []
 
-    @Option(help: "File whose first line is the secret token the cluster's hosts present to each other.")
+    @Option(
+        help:
+            "File whose first line is the cluster's secret; hosts sign their calls to each other with it, never send it."
+    )
     var peerTokenFile: String?
 
     @Option(help: "PEM file of the CA that signs the peers' certificates (default: the system's trust store).")
@@ -38,7 +44,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "PEM private key for HTTPS (with --tls-cert).")
     var tlsKey: String?
 
-    @Flag(help: "Allow a non-loopback address without a token file (anyone who can connect may attach and detach).")
+    @Flag(
+        help:
+            "Allow a non-loopback address or peers without a token file (anyone who can connect may attach and detach, on every host)."
+    )
     var insecure = false
 
     func run() async throws {
@@ -55,8 +64,14 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             try await Daemon(settings: settings).run()
         } catch {
-            FileHandle.standardError.write(Data("dmfltd: \(error)\n".utf8))
-            throw ExitCode.failure
+            FileHandle.standardError.write(Data("dmfltd: \(LogText.escaped("\(error)"))\n".utf8))
+            throw Self.exitCode(for: error)
         }
+    }
+
+    /// EX_CONFIG (78) for a state directory or database only an operator can fix, which the systemd unit
+    /// does not restart (RestartPreventExitStatus): starting again at once would fail the same way.
+    static func exitCode(for error: any Error) -> ExitCode {
+        error is StateDatabaseFailure || error is StateDirectory.Failure ? ExitCode(78) : .failure
     }
 }

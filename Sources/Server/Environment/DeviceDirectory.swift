@@ -14,6 +14,8 @@ struct DeviceSummary: Sendable, Equatable {
     var loopBackingFile: String?
     var dmName: String?
     var dmUUID: String?
+    var wwid: String? = nil
+    var serial: String? = nil
 }
 
 /// How an attachment names its device: all a list needs, and cheap to read for every device at once.

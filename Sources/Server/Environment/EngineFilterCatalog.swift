@@ -30,7 +30,7 @@ struct EngineFilterCatalog: FilterCatalogView {
                 filter: filter, options: validated.values.mapValues(Self.json), kernelText: validated.kernelText)
         } catch {
             if case .unknownFilter(let name, _) = error { throw .unknownFilter(name) }
-            throw .invalidOption(error.description.prefix(1).uppercased() + error.description.dropFirst() + ".")
+            throw .invalidOption(error.problem.detail)
         }
     }
 

@@ -26,6 +26,7 @@ struct InventoryDeviceDirectory: DeviceDirectory {
     static func summary(_ d: BlockDevice) -> DeviceSummary {
         DeviceSummary(
             name: d.name, path: d.path, dev: d.dev, sizeBytes: d.sizeBytes, kind: d.kind.rawValue, readOnly: d.readOnly,
-            holders: d.holders, loopBackingFile: d.loopBackingFile, dmName: d.dmName, dmUUID: d.dmUUID)
+            holders: d.holders, loopBackingFile: d.loopBackingFile, dmName: d.dmName, dmUUID: d.dmUUID,
+            wwid: d.wwid, serial: d.serial)
     }
 }

@@ -55,9 +55,9 @@ public struct BearerAuthentication: Middleware {
             let response = try await next(request)
             if mutating { record(request, who, response.status) }
             return response
-        } catch let problem as Problem {
-            if mutating { record(request, who, problem.status) }
-            throw problem
+        } catch let error as any ProblemConvertible {
+            if mutating { record(request, who, error.problem.status) }
+            throw error
         } catch {
             if mutating { record(request, who, 500) }
             throw error

@@ -1,4 +1,4 @@
-// ErrorMapping: middleware that turns thrown errors into problem+json answers (a Problem as itself, anything else 500).
+// ErrorMapping: middleware that turns thrown errors into problem+json answers (a domain error as its problem, anything else 500).
 import Foundation
 import Logging
 
@@ -12,8 +12,8 @@ public struct ErrorMapping: Middleware {
     public func handle(_ request: Request, next: Handler) async throws -> Response {
         do {
             return try await next(request)
-        } catch let problem as Problem {
-            return problem.response()
+        } catch let error as any ProblemConvertible {
+            return error.problem.response()
         } catch let error as DecodingError {
             // A body the handler could not decode is the client's mistake, never a 500.
             return Problem.malformedJSON(Self.describe(error)).response()

@@ -41,6 +41,8 @@ public final class HTTPServer: Sendable {
 
     /// Whether this libmicrohttpd can serve TLS (Debian's is built with GnuTLS).
     public static var tlsSupported: Bool { cmhd_tls_supported() != 0 }
+    /// The GnuTLS priority string of every HTTPS listener: TLS 1.2 and 1.3 only.
+    public static var tlsPriorities: String { String(cString: cmhd_tls_priority_string()) }
 
     /// The port actually bound (the configured one, or the kernel's pick for port 0); 0 before start.
     public var port: UInt16 { running.withLock { $0.port } }
@@ -181,6 +183,12 @@ public final class HTTPServer: Sendable {
         }
         if core.plainRequestsInFlight > 0 {
             logger.warning("stopping: \(core.plainRequestsInFlight) request(s) did not finish within the grace period")
+        }
+        // A request whose stream or answer arrived during the sweep above: end and resume it too, so
+        // libmicrohttpd is never stopped with a suspended connection (it aborts the process then).
+        for request in core.liveRequests {
+            request.delivery?.forceEnd()
+            request.abandonForShutdown()
         }
         for daemon in daemons { MHD_stop_daemon(daemon) }
         running.withLock { r in

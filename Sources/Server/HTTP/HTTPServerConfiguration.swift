@@ -61,6 +61,14 @@ public struct TLSCredentials: Sendable {
             return text
         }
         certificatePEM = try read(certificateFile, "certificate", marker: "-----BEGIN CERTIFICATE-----")
+        // The same rule as the token files: a private key other local users can read is no longer private.
+        var info = stat()
+        if stat(keyFile, &info) == 0 && info.st_mode & 0o007 != 0 {
+            throw HTTPServerError.tls(
+                String(
+                    format: "the TLS key file '%@' is accessible by other users (mode %03o); run: chmod o-rwx '%@'",
+                    keyFile, info.st_mode & 0o777, keyFile))
+        }
         keyPEM = try read(keyFile, "key", marker: "PRIVATE KEY-----")
     }
 }

@@ -70,8 +70,8 @@ final class HTTPServerCore: Sendable {
     func respond(to request: Request) async -> Response {
         do {
             return try await handler(request)
-        } catch let problem as Problem {
-            return problem.response()
+        } catch let error as any ProblemConvertible {
+            return error.problem.response()
         } catch {
             logger.error("unhandled error escaped the middleware chain: \(String(reflecting: error))")
             return Problem.internalError("An internal error occurred; it has been logged.").response()

@@ -148,7 +148,9 @@ enum MicroHTTPDCallbacks {
                 shared.count, UnsafeMutableRawPointer(mutating: shared.bytes.baseAddress), releaseSharedBody,
                 Unmanaged.passRetained(shared).toOpaque())
         case .stream(let stream):
-            let delivery = StreamDelivery(stream: stream, connection: context.connection)
+            let core = context.core
+            let delivery = StreamDelivery(
+                stream: stream, connection: context.connection, closing: { core.closing.load(ordering: .acquiring) })
             context.attach(delivery)
             made = MHD_create_response_from_callback(
                 UInt64.max,  // MHD_SIZE_UNKNOWN: chunked

@@ -19,9 +19,9 @@ public struct RequestLogging: Middleware {
             let response = try await next(request)
             log(request, response.status, since: start)
             return response
-        } catch let problem as Problem {
-            log(request, problem.status, since: start)
-            throw problem
+        } catch let error as any ProblemConvertible {
+            log(request, error.problem.status, since: start)
+            throw error
         } catch {
             log(request, 500, since: start)
             throw error

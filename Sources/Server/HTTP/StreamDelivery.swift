@@ -23,9 +23,14 @@ final class StreamDelivery: Sendable {
     }
     private let state = Mutex(State())
 
-    init(stream: any ResponseStream, connection: OpaquePointer) {
+    /// The server's "grace period over" flag: from then on no connection may be suspended, since
+    /// libmicrohttpd aborts when it is stopped with one still suspended.
+    private let closing: @Sendable () -> Bool
+
+    init(stream: any ResponseStream, connection: OpaquePointer, closing: @escaping @Sendable () -> Bool = { false }) {
         self.stream = stream
         self.connection = connection
+        self.closing = closing
     }
 
     enum Read {
@@ -50,12 +55,24 @@ final class StreamDelivery: Sendable {
             // Runs inline up to the stream's first real suspension, so a ready chunk costs no thread hop.
             _ = Task.immediate { [self] in receive(await stream.next()) }
         }
-        return state.withLock { s -> Read in
+        var endedByStop = false
+        let read = state.withLock { s -> Read in
             if let r = Self.copy(&s, into: buffer) { return r }
+            // A stream that begins while the server stops (a forwarded one whose peer answered late)
+            // ends at once instead of suspending its connection; checked under the lock, so forceEnd
+            // (which comes after the flag is set) sees any suspension made before it.
+            if closing() {
+                s.ended = true
+                endedByStop = !s.cancelled
+                s.cancelled = true
+                return .end
+            }
             s.suspended = true
             MHD_suspend_connection(connection)
             return .wait
         }
+        if endedByStop { stream.cancel() }
+        return read
     }
 
     private static func copy(_ s: inout State, into buffer: UnsafeMutableRawBufferPointer) -> Read? {

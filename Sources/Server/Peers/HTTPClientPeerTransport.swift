@@ -14,8 +14,6 @@ final class HTTPClientPeerTransport: PeerTransport {
     /// Made at the first peer call: a daemon without peers never starts NIO's threads or maps the
     /// client's and TLS code (about 1.5 MB of resident memory).
     private let made = Mutex<HTTPClient?>(nil)
-    /// A peer answer larger than this is refused rather than held in memory.
-    static let maxCollectedBytes = 64 << 20
 
     init(caFile: String?, connectTimeoutSeconds: Double) {
         self.caFile = caFile
@@ -75,7 +73,7 @@ final class HTTPClientPeerTransport: PeerTransport {
             return PeerAnswer(status: status, headers: headers, body: .stream(PeerBodyStream(response.body)))
         }
         let left = budget - (ContinuousClock.now - started)
-        let bytes = try await Self.collect(response.body, within: left)
+        let bytes = try await Self.collect(response.body, upTo: call.maxAnswerBytes, within: left)
         return PeerAnswer(status: status, headers: headers, body: .bytes(bytes))
     }
 
@@ -95,13 +93,13 @@ final class HTTPClientPeerTransport: PeerTransport {
         }
     }
 
-    private static func collect(_ body: HTTPClientResponse.Body, within budget: Duration) async throws(PeerCallFailure)
-        -> [UInt8]
+    private static func collect(_ body: HTTPClientResponse.Body, upTo limit: Int, within budget: Duration)
+        async throws(PeerCallFailure) -> [UInt8]
     {
         do {
             return try await withThrowingTaskGroup(of: [UInt8]?.self) { group in
                 group.addTask {
-                    let buffer = try await body.collect(upTo: maxCollectedBytes)
+                    let buffer = try await body.collect(upTo: limit)
                     return Array(buffer.readableBytesView)
                 }
                 group.addTask {
@@ -114,6 +112,8 @@ final class HTTPClientPeerTransport: PeerTransport {
             }
         } catch let f as PeerCallFailure {
             throw f
+        } catch is NIOTooManyBytesError {
+            throw .tooLarge(limit: limit)
         } catch {
             throw failure(error)
         }
@@ -142,31 +142,4 @@ final class HTTPClientPeerTransport: PeerTransport {
         if text.contains("remoteConnectionClosed") { return "the peer closed the connection" }
         return text
     }
-}
-
-/// The peer's chunked body as a ResponseStream: a reader task moves chunks as they arrive.
-final class PeerBodyStream: ResponseStream, @unchecked Sendable {
-    private let chunks: AsyncStream<[UInt8]>
-    /// Touched only by `next()`, which the HTTP layer calls one at a time (see StreamDelivery).
-    private var iterator: AsyncStream<[UInt8]>.Iterator
-    private let reader: Task<Void, Never>
-
-    init(_ body: HTTPClientResponse.Body) {
-        let (stream, continuation) = AsyncStream<[UInt8]>.makeStream()
-        chunks = stream
-        iterator = stream.makeAsyncIterator()
-        reader = Task {
-            do {
-                for try await buffer in body { continuation.yield(Array(buffer.readableBytesView)) }
-            } catch {}
-            continuation.finish()
-        }
-        let reader = self.reader
-        // The client went away: stop reading, which cancels the request to the peer.
-        continuation.onTermination = { _ in reader.cancel() }
-    }
-
-    func next() async -> [UInt8]? { await iterator.next() }
-
-    func cancel() { reader.cancel() }
 }

@@ -52,14 +52,14 @@ final class PeerDirectory: Sendable {
 
     /// Adds or re-points a peer; true when it is new. A changed URL forgets the old health.
     @discardableResult
-    func put(name: String, url: String) throws(Problem) -> Bool {
+    func put(name: String, url: String) throws(MemberError) -> Bool {
         try PeerName.validate(name)
         let url = try PeerName.normalizedURL(url)
         if isSelf(name) {
-            throw Problem.conflict("'\(name)' is this host itself; it is a member already and has no peer URL.")
+            throw .isSelf("'\(name)' is this host itself; it is a member already and has no peer URL.")
         }
         do { try storage.save(PeerRecord(name: name, url: url)) } catch {
-            throw Problem.internalError("Storing the peer '\(name)' failed: \(error)")
+            throw .store(error)
         }
         return entries.withLock { e in
             let isNew = e[name] == nil
@@ -68,11 +68,11 @@ final class PeerDirectory: Sendable {
         }
     }
 
-    func remove(name: String) throws(Problem) {
-        if isSelf(name) { throw Problem.conflict("'\(name)' is this host itself; it cannot be removed.") }
-        guard peer(named: name) != nil else { throw Problem.unknownHost(name, selfName: selfName) }
+    func remove(name: String) throws(MemberError) {
+        if isSelf(name) { throw .isSelf("'\(name)' is this host itself; it cannot be removed.") }
+        guard peer(named: name) != nil else { throw .unknown(name: name, selfName: selfName) }
         do { try storage.remove(name: name) } catch {
-            throw Problem.internalError("Removing the peer '\(name)' failed: \(error)")
+            throw .store(error)
         }
         _ = entries.withLock { $0.removeValue(forKey: name) }
     }

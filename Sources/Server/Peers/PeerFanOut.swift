@@ -22,6 +22,11 @@ struct PeerFanOut: Sendable {
     let parallelism: Int
     /// This host's own routes, answered in-process (no loopback HTTP call for the local member).
     let localRoutes: Router
+    /// What one listing may hold of its peers' answers, split evenly over the peers it asks: with
+    /// many peers or huge answers the listing reports those hosts' errors instead of growing.
+    var answerBudget = PeerFanOut.defaultAnswerBudget
+
+    static let defaultAnswerBudget = 64 << 20
 
     func list(_ resource: Resource, _ request: Request) async throws -> Response {
         if let unknown = request.query.first(where: { !resource.allowedQuery.contains($0.name) }) {
@@ -74,7 +79,8 @@ struct PeerFanOut: Sendable {
             func startNext() {
                 guard let p = pending.popFirst() else { return }
                 running += 1
-                group.addTask { (p.name, await askPeer(p, resource, role: request.role)) }
+                let share = max(1, answerBudget / max(1, peers.count))
+                group.addTask { (p.name, await askPeer(p, resource, role: request.role, maxBytes: share)) }
             }
             while running < max(1, parallelism) + (askSelf ? 1 : 0), !pending.isEmpty { startNext() }
             for await (name, result) in group {
@@ -99,20 +105,23 @@ struct PeerFanOut: Sendable {
         do {
             let response = try await handler(local)
             return decode(directory.selfName, status: response.status, body: response.bodyBytes ?? [])
-        } catch let p as Problem {
-            return .failure(error(directory.selfName, p))
+        } catch let p as any ProblemConvertible {
+            return .failure(error(directory.selfName, p.problem))
         } catch {
             return .failure(self.error(directory.selfName, Problem.internalError("\(error)")))
         }
     }
 
-    private func askPeer(_ peer: PeerRecord, _ resource: Resource, role: Role?) async -> Result<[JSONValue], HostError>
+    private func askPeer(_ peer: PeerRecord, _ resource: Resource, role: Role?, maxBytes: Int) async
+        -> Result<[JSONValue], HostError>
     {
+        let path = "/v1/hosts/local/\(resource.rawValue)"
         let call = PeerCall(
-            method: "GET", url: peer.url + "/v1/hosts/local/\(resource.rawValue)",
-            headers: HTTPHeaders([("Accept", "application/json")]).withPeerCredentials(
-                clusterToken: clusterToken, role: role, via: directory.selfName),
-            body: [])
+            method: "GET", url: peer.url + path,
+            headers: HTTPHeaders([("Accept", "application/json")]).signedForPeer(
+                secret: clusterToken, method: "GET", path: path, body: [], role: role, to: peer.name,
+                via: directory.selfName),
+            body: [], maxAnswerBytes: maxBytes)
         do {
             let answer = try await transport.send(call, timeoutSeconds: timeoutSeconds, streamUnsized: false)
             guard case .bytes(let body) = answer.body else {

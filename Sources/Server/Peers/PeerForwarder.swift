@@ -17,10 +17,13 @@ struct PeerForwarder: Middleware {
         guard let peer = directory.peer(named: host) else {
             throw Problem.unknownHost(host, selfName: directory.selfName)
         }
+        let segments = ["v1", "hosts", "local"] + rest
         let call = PeerCall(
             method: request.method,
-            url: peer.url + Self.encodedPath(["v1", "hosts", "local"] + rest) + Self.encodedQuery(request.query),
-            headers: PeerHeaders.outgoing(for: request, clusterToken: clusterToken, via: directory.selfName),
+            url: peer.url + Self.encodedPath(segments) + Self.encodedQuery(request.query),
+            headers: PeerHeaders.outgoing(
+                for: request, path: "/" + segments.joined(separator: "/"), query: request.query,
+                clusterToken: clusterToken, to: peer.name, via: directory.selfName),
             body: request.body)
         let answer: PeerAnswer
         do {

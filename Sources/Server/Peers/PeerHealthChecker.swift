@@ -26,8 +26,9 @@ struct PeerHealthChecker: Sendable {
     func check(_ peer: PeerRecord) async {
         let call = PeerCall(
             method: "GET", url: peer.url + "/v1/host",
-            headers: HTTPHeaders([("Accept", "application/json")]).withPeerCredentials(
-                clusterToken: clusterToken, role: .reader, via: directory.selfName),
+            headers: HTTPHeaders([("Accept", "application/json")]).signedForPeer(
+                secret: clusterToken, method: "GET", path: "/v1/host", body: [], role: .reader, to: peer.name,
+                via: directory.selfName),
             body: [])
         var seen = PeerHealth(status: .down)
         do {
@@ -39,7 +40,16 @@ struct PeerHealthChecker: Sendable {
                 if case .string(let v)? = host["version"] { seen.version = v }
                 if case .bool(let b)? = host["filterIoctl"] { seen.filterIoctl = b }
             } else {
-                seen.detail = "GET /v1/host answered \(answer.status)"
+                // The peer's own reason (a secret that differs, a name that is not its --host-name) says
+                // what to fix; the status alone does not.
+                var detail = "GET /v1/host answered \(answer.status)"
+                if case .bytes(let body) = answer.body,
+                    case .object(let problem)? = try? JSONCoding.decoder.decode(JSONValue.self, from: Data(body)),
+                    case .string(let reason)? = problem["detail"]
+                {
+                    detail += ": " + reason
+                }
+                seen.detail = detail
             }
         } catch {
             seen.detail = error.problem(host: peer.name, timeoutSeconds: timeoutSeconds).detail

@@ -7,6 +7,7 @@ struct PeerRoutes: Sendable {
     let checker: PeerHealthChecker
     let version: String
     let probe: any HostProbe
+    var memberRefusal: String? = nil
 
     /// Register before DaemonAPI's routes: the router takes the first match, and GET /v1/hosts is ours.
     func register(into router: inout Router) {
@@ -25,6 +26,7 @@ struct PeerRoutes: Sendable {
 
     private func put(_ request: Request) async throws -> Response {
         let name = request.pathParameters["name"] ?? ""
+        if let memberRefusal { throw Problem.conflict(memberRefusal) }
         try PeerName.validate(name)
         let url = try JSONBody(request, allowed: ["url"]).requiredString("url", maxLength: 2048)
         let created = try directory.put(name: name, url: url)

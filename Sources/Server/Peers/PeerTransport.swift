@@ -7,6 +7,11 @@ struct PeerCall: Sendable {
     var url: String
     var headers: HTTPHeaders
     var body: [UInt8]
+    /// A collected answer longer than this is refused rather than held (streamed answers are bounded
+    /// by PeerBodyStream instead).
+    var maxAnswerBytes: Int = PeerCall.defaultMaxAnswerBytes
+
+    static let defaultMaxAnswerBytes = 16 << 20
 }
 
 struct PeerAnswer: Sendable {
@@ -21,12 +26,19 @@ enum PeerCallFailure: Error, Equatable {
     case unreachable(String)
     /// The peer did not answer within the budget (a cut link looks like this).
     case timedOut
+    /// The answer was longer than the call's `maxAnswerBytes`.
+    case tooLarge(limit: Int)
 
     /// 502 peer-unreachable or 504 peer-timeout, naming the host.
     func problem(host: String, timeoutSeconds: Double) -> Problem {
         switch self {
         case .timedOut: return Problem.peerTimeout(host, seconds: timeoutSeconds)
         case .unreachable(let reason): return Problem.peerUnreachable(host, reason: reason)
+        case .tooLarge(let limit):
+            return Problem(
+                "peer-answer-too-large", status: 502, title: "Peer answer too large",
+                detail: "The host '\(host)' answered more than \(limit) bytes, more than one request may hold.",
+                extensions: ["host": host])
         }
     }
 }

@@ -10,7 +10,10 @@ final class SQLitePeerStorage: PeerStorage {
     convenience init(directory: String) throws {
         var config = Configuration()
         config.busyMode = .timeout(5)
-        try self.init(writer: DatabasePool(path: directory + "/peers.sqlite", configuration: config))
+        let file = directory + "/peers.sqlite"
+        do { try self.init(writer: DatabasePool(path: file, configuration: config)) } catch {
+            throw StateDatabaseFailure.from(error, file: file)
+        }
     }
 
     init(writer: any DatabaseWriter) throws {

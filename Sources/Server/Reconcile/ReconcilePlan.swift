@@ -29,8 +29,10 @@ enum ReconcilePlan {
         rows.compactMap { row in
             switch kernel {
             case .unavailable(let reason):
-                // Without the IOCTL nothing can be attached, so a pending detach is already done.
-                if row.phase == .detaching { return .forget(id: row.id) }
+                // A listing that failed (ENOMEM, EMFILE, a control device that would not reopen) says
+                // nothing about what is attached: forgetting the row would leave its filter in the kernel
+                // as an unmanaged attachment nobody can remove through the API. The next pass retries.
+                if row.phase == .detaching { return nil }
                 if row.phase == .failed && row.error == reason { return nil }
                 return .markFailed(id: row.id, reason: reason)
             case .attachments(let list):

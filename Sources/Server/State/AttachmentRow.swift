@@ -23,6 +23,8 @@ struct AttachmentRow: Sendable, Equatable {
     var phase: AttachmentPhase
     var error: String?
     var attachedAt: Date?
+    /// The device the attachment was made for (DeviceIdentity); nil until a device was seen at `dev`.
+    var deviceIdentity: String? = nil
 
     /// Two rows ask for the same thing when device, filter and validated options agree.
     func hasSameSpec(as other: AttachmentRow) -> Bool {

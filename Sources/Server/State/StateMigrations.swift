@@ -26,6 +26,10 @@ enum StateMigrations {
                     )
                     """)
         }
+        m.registerMigration("v2-device-identity") { db in
+            // Rows from before keep NULL: their device is identified the next time it is seen.
+            try db.execute(sql: "ALTER TABLE attachment ADD COLUMN device_identity TEXT")
+        }
         return m
     }
 }

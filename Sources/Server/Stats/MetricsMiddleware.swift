@@ -26,9 +26,9 @@ struct MetricsMiddleware: Middleware {
             let response = try await next(request)
             record(request, status: response.status, since: start)
             return response
-        } catch let problem as Problem {
-            record(request, status: problem.status, since: start)
-            throw problem
+        } catch let error as any ProblemConvertible {
+            record(request, status: error.problem.status, since: start)
+            throw error
         } catch {
             record(request, status: 500, since: start)
             throw error

@@ -18,7 +18,19 @@ final class StatsSampler: Sendable {
         self.catalog = catalog
     }
 
-    func sample(_ target: StatsTarget) throws(FilterControlError) -> StatsSample {
+    /// Readings of one attachment closer together than this are one reading: however many streams
+    /// watch it, at whatever intervals, it costs at most 20 STATUS IOCTLs a second.
+    static let minimumPeriod = Duration.milliseconds(50)
+
+    /// A reading taken on the kernel reading thread (one, so the reuse check and the IOCTL cannot race).
+    func sample(_ target: StatsTarget) async throws(FilterControlError) -> StatsSample {
+        try await KernelCallThreads.readings.run { [self] () throws(FilterControlError) -> StatsSample in
+            if let r = recent(target.id, maxAge: Self.minimumPeriod), r.target == target { return r }
+            return try read(target)
+        }
+    }
+
+    private func read(_ target: StatsTarget) throws(FilterControlError) -> StatsSample {
         let status = try control.status(device: target.device.dev, filter: target.filter)
         let reading = target.wantsLatency ? latency?.read(target) : nil
         let s = StatsSample(

@@ -100,20 +100,20 @@ final class StatsService: Sendable {
     /// second reading when there is no usable earlier one.
     func snapshot(_ target: StatsTarget) async throws(Problem) -> StatsSnapshot {
         let before = sampler.latestSample(target.id)
-        var current = try read(target)
+        var current = try await read(target)
         var previous = before
         if let p = previous, current.instant - p.instant < .milliseconds(50) { previous = nil }
         if previous == nil, current.counters != nil {
             // Suspends rather than sleeps: no pool thread is held while the counters move.
             try? await Task.sleep(for: .milliseconds(200))
             previous = current
-            current = try read(target)
+            current = try await read(target)
         }
         return StatsSnapshot(current: current, previous: previous)
     }
 
-    private func read(_ target: StatsTarget) throws(Problem) -> StatsSample {
-        do { return try sampler.sample(target) } catch { throw Problem.from(error) }
+    private func read(_ target: StatsTarget) async throws(Problem) -> StatsSample {
+        do { return try await sampler.sample(target) } catch { throw Problem.from(error) }
     }
 
     private func metrics(_ request: Request) async -> Response {
@@ -138,7 +138,11 @@ final class StatsService: Sendable {
         var samples: [String: StatsSample] = [:]
         if available {
             for t in targets where t.isSampleable {
-                samples[t.id] = sampler.recent(t.id, maxAge: freshness) ?? (try? sampler.sample(t))
+                if let fresh = sampler.recent(t.id, maxAge: freshness) {
+                    samples[t.id] = fresh
+                } else {
+                    samples[t.id] = try? await sampler.sample(t)
+                }
             }
         }
         exporter.update(targets: targets, samples: samples, ioctlAvailable: available)

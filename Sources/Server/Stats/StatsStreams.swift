@@ -25,10 +25,20 @@ final class StatsStreams: Sendable {
         self.capacity = capacity
     }
 
-    /// A new watcher of `scope` every `interval`; nil once the service is shutting down.
+    /// Distinct intervals sampled at once for one attachment (or the host); see `watch`.
+    static let intervalsPerScope = 16
+
+    /// A new watcher of `scope` every `interval`; nil once the service is shutting down. When
+    /// `intervalsPerScope` hubs already sample the scope, the watcher joins the one whose interval is
+    /// nearest: one client cannot start a sampling loop per millisecond of interval.
     func watch(_ scope: HubScope, interval: Duration, format: StreamFormat) -> StatsWatcher? {
         let ms = max(1, Int((interval.seconds * 1000).rounded()))
-        let key = StatsHub.Key(scope: scope, intervalMilliseconds: ms)
+        let key = state.withLock { s -> StatsHub.Key in
+            let asked = StatsHub.Key(scope: scope, intervalMilliseconds: ms)
+            let same = s.hubs.keys.filter { $0.scope == scope }
+            guard s.hubs[asked] == nil, same.count >= Self.intervalsPerScope else { return asked }
+            return same.min { abs($0.intervalMilliseconds - ms) < abs($1.intervalMilliseconds - ms) } ?? asked
+        }
         let watcher = StatsWatcher(framing: StreamFraming(format: format), capacity: capacity) { [weak self] w in
             self?.unwatch(w, key: key)
         }

@@ -34,7 +34,7 @@ struct TickProducer: Sendable {
         case .attachment(let id):
             guard let target = await directory.attachment(id: id) else { return .end(reason: "detached") }
             guard target.isSampleable else { return .end(reason: target.phase) }
-            switch reading(target) {
+            switch await reading(target) {
             case .success(let snapshot):
                 return .tick(Self.encode(snapshot))
             case .failure(let error) where error.kind == .notAttached || error.kind == .noSuchDevice:
@@ -48,7 +48,7 @@ struct TickProducer: Sendable {
             var items: [StatsSnapshot] = []
             var failures: [SamplingFailure] = []
             for t in targets {
-                switch reading(t) {
+                switch await reading(t) {
                 case .success(let snapshot): items.append(snapshot)
                 case .failure(let error) where error.kind == .notAttached || error.kind == .noSuchDevice: continue
                 case .failure(let error): failures.append(SamplingFailure(target: t, error: error.description))
@@ -67,11 +67,11 @@ struct TickProducer: Sendable {
         return await directory.attachment(id: id) != nil
     }
 
-    private mutating func reading(_ target: StatsTarget) -> Result<StatsSnapshot, FilterControlError> {
+    private mutating func reading(_ target: StatsTarget) async -> Result<StatsSnapshot, FilterControlError> {
         // A new hub's first rates come from whatever reading came before (a GET, a scrape, another hub).
         let before = previous[target.id] ?? sampler.latestSample(target.id)
         do {
-            let current = try sampler.sample(target)
+            let current = try await sampler.sample(target)
             previous[target.id] = current
             let usable = before.flatMap { (current.instant - $0.instant) >= .milliseconds(50) ? $0 : nil }
             return .success(StatsSnapshot(current: current, previous: usable))
