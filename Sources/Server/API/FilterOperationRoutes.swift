@@ -63,7 +63,9 @@ struct FilterOperationRoutes: Sendable {
             headers.set("Content-Type", raw.contentType)
             return Response(status: result.status, headers: headers, body: .bytes(raw.bytes))
         }
-        return try Response.json(result.body, status: result.status)
+        var headers = HTTPHeaders()
+        headers.set("Content-Type", "application/json")
+        return Response(status: result.status, headers: headers, body: .bytes(result.body.serialized()))
     }
 
     /// The type's own error reaches ErrorMapping, which shows it as its problem.
