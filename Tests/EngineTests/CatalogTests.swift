@@ -36,7 +36,7 @@ import Testing
     }
 
     @Test func unknownFilterNamesTheKnownOnes() {
-        #expect(throws: CatalogError.unknownFilter(name: "stats", known: ["guard", "stat"])) {
+        #expect(throws: CatalogError.unknownFilter(name: "stats", known: ["cbt", "guard", "stat"])) {
             try FilterCatalog.standard.validate(filter: "stats", options: [:])
         }
         #expect(
@@ -117,13 +117,14 @@ import Testing
             KernelFilterType(name: "stat", version: [1, 0, 2], attachments: 3),
             KernelFilterType(name: "zz-vendor", version: [0, 9, 0], attachments: 0),
         ])
-        #expect(entries.map(\.name) == ["guard", "stat", "zz-vendor"])
-        #expect(entries[0].known && !entries[0].loaded && entries[0].kernelVersion == nil)
+        #expect(entries.map(\.name) == ["cbt", "guard", "stat", "zz-vendor"])
+        #expect(entries[1].known && !entries[1].loaded && entries[1].kernelVersion == nil)
         #expect(
-            entries[1].known && entries[1].loaded && entries[1].kernelVersion == "1.0.2" && entries[1].attachments == 3)
-        #expect(!entries[2].known && entries[2].loaded && entries[2].kernelVersion == "0.9.0")
+            entries[2].known && entries[2].loaded && entries[2].kernelVersion == "1.0.2" && entries[2].attachments == 3)
+        #expect(!entries[3].known && entries[3].loaded && entries[3].kernelVersion == "0.9.0")
         let notLoaded = FilterCatalog.standard.entries(kernelTypes: [])
-        #expect(notLoaded.map(\.name) == ["guard", "stat"] && notLoaded.allSatisfy { $0.known && !$0.loaded })
+        #expect(
+            notLoaded.map(\.name) == ["cbt", "guard", "stat"] && notLoaded.allSatisfy { $0.known && !$0.loaded })
     }
 
     @Test func optionValuesRoundTripAsPlainJSON() throws {

@@ -9,6 +9,8 @@ struct APIReply {
     var contentType: String?
     var headers: HTTPHeaders
     var json: Any?
+    /// The body as sent, for answers that are not JSON.
+    var bytes: [UInt8] = []
 
     var object: [String: Any] { json as? [String: Any] ?? [:] }
     var items: [[String: Any]] { object["items"] as? [[String: Any]] ?? [] }
@@ -38,10 +40,12 @@ struct APITestHarness {
     }
 
     func call(
-        _ method: String, _ path: String, json: String? = nil, contentType: String? = "application/json"
+        _ method: String, _ path: String, json: String? = nil, contentType: String? = "application/json",
+        accept: String? = nil
     ) async -> APIReply {
         var headers = HTTPHeaders()
         if let contentType, json != nil { headers.set("Content-Type", contentType) }
+        if let accept { headers.set("Accept", accept) }
         let (pathOnly, query) = Self.split(path)
         var request = Request(method: method, path: pathOnly, headers: headers, body: Array((json ?? "").utf8))
         request.query = query
@@ -67,7 +71,7 @@ struct APITestHarness {
             bytes.isEmpty ? nil : try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
         return APIReply(
             status: response.status, contentType: response.headers["Content-Type"], headers: response.headers,
-            json: json)
+            json: json, bytes: bytes)
     }
 
     /// "/a/b?x=1&y" -> ("/a/b", [("x", "1"), ("y", "")]).

@@ -14,6 +14,7 @@ final class FakeFilterControl: FilterControl, @unchecked Sendable {
     private var _nextDetachError: (FilterControlError.Kind, Int32)?
     private var _nextListError: (FilterControlError.Kind, Int32)?
     private var _options: [String: String] = [:]
+    private var _cbt = FakeCbtMap()
     private var _detachDelay: Duration = .zero
     private var _detachThreads: [String] = []
     let types: [KernelFilterType] = [KernelFilterType(name: "stat", version: [1, 0, 0], attachments: 0)]
@@ -49,6 +50,12 @@ final class FakeFilterControl: FilterControl, @unchecked Sendable {
         locked { _attachments.removeAll { $0.device == dev && $0.filter == filter } }
     }
 
+    /// A write the fake cbt sees on its 16 MiB device of 64 KiB blocks.
+    func cbtWrite(block: Int) { locked { _cbt.write(block: block) } }
+    /// What the kernel does on resize, reset or a re-attach: a new generation, map cleared.
+    func cbtNewGeneration() { locked { _cbt = FakeCbtMap() } }
+    var cbtGeneration: String { locked { _cbt.generation } }
+
     private func locked<T>(_ body: () throws -> T) rethrows -> T {
         lock.lock()
         defer { lock.unlock() }
@@ -76,12 +83,13 @@ final class FakeFilterControl: FilterControl, @unchecked Sendable {
             _nextAttachError = nil
             throw error(kind, "attach", device)
         }
-        if filter != "stat" && filter != "guard" { throw error(.noSuchFilterType, "attach", device) }
+        if !["stat", "guard", "cbt"].contains(filter) { throw error(.noSuchFilterType, "attach", device) }
         if _attachments.contains(where: { $0.device == device && $0.filter == filter }) {
             throw error(.alreadyAttached, "attach", device)
         }
         _attachments.append(KernelAttachment(device: device, filter: filter, attachedAt: Date()))
         _options["\(device)/\(filter)"] = options
+        if filter == "cbt" { _cbt = FakeCbtMap() }
     }
 
     func detach(device: DeviceNumber, filter: String) throws(FilterControlError) {
@@ -127,6 +135,7 @@ final class FakeFilterControl: FilterControl, @unchecked Sendable {
                 text: KernelStatusText.guardLine(
                     ranges: "0+1048576", events: 2, denied: ["write": (2, 8192)]))
         }
+        if filter == "cbt" { return KernelAttachmentStatus(attachment: a, text: locked { _cbt.statusLine }) }
         var c = BioCounters()
         c.writeBios = 100
         c.writeBytes = 409600
@@ -139,6 +148,10 @@ final class FakeFilterControl: FilterControl, @unchecked Sendable {
             throw error(.notAttached, "query", device)
         }
         let words = text.split(separator: " ")
+        if filter == "cbt" {
+            guard let answer = locked({ _cbt.query(text) }) else { throw error(.invalid, "query", device) }
+            return answer
+        }
         guard filter == "guard", words.first == "events", let since = UInt64(words.count > 1 ? words[1] : "0") else {
             throw error(.invalid, "query", device)
         }
@@ -151,6 +164,10 @@ final class FakeFilterControl: FilterControl, @unchecked Sendable {
     func message(device: DeviceNumber, filter: String, text: String) throws(FilterControlError) -> String {
         guard attachments.contains(where: { $0.device == device && $0.filter == filter }) else {
             throw error(.notAttached, "message", device)
+        }
+        if filter == "cbt" {
+            guard let reply = locked({ _cbt.message(text) }) else { throw error(.invalid, "message", device) }
+            return reply
         }
         if text != "reset" { throw error(.invalid, "message", device) }
         return "ok"

@@ -32,6 +32,7 @@ class Reply:
     def __init__(self, status, headers, body):
         self.status_code = status
         self.headers = {k.lower(): v for k, v in headers}
+        self.content = body
         self.text = body.decode("utf-8", "replace")
 
     def header(self, name):
@@ -184,7 +185,7 @@ class Scope(UndoScope):
         dev = dmf.dev_of(path)
 
         def undo():
-            for type_name in ("stat", "guard"):
+            for type_name in ("stat", "guard", "cbt"):
                 if kernel_has(dev, type_name):
                     dmf.detach(dev, type_name)
             sh("losetup -d %s" % path, check=False)
@@ -347,6 +348,57 @@ def test_guard_on_a_range_and_bad_guard_options_attach_nothing(s):
     assert f["ranges"] == [{"offset": 1 << 20, "length": 65536}] and f["wholeDevice"] is False, f
     assert f["denied"]["write"]["bios"] == 1 and f["denied"]["read"]["bios"] >= 1, f
     assert d.delete("fence").status_code == 204
+
+
+def test_cbt_marks_changes_generations_and_the_reconciler_through_rest(s):
+    path, dev = s.loop()
+    sh("udevadm control --stop-exec-queue", check=False)
+    s.later(lambda: sh("udevadm control --start-exec-queue", check=False))
+    d = s.daemon()
+    base = "/v1/hosts/local/attachments/cb"
+    for options in ({"block-size": 2048}, {"block-size": "12K"}, {"block-size": "128M"},
+                    {"track-discards": "no"}, {"blocksize": 4096}):
+        r = d.put("cb", path, "cbt", options)
+        assert r.status_code == 400 and r.json()["type"] == "urn:dmflt:problem:invalid-value", (options, r.text)
+    assert not kernel_has(dev, "cbt") and d.items() == []
+    r = d.put("cb", path, "cbt", {"block-size": "64K"})
+    assert r.status_code == 201 and r.json()["status"]["phase"] == "attached", r.text
+    f = d.get("cb").json()["status"]["filter"]
+    assert (f["sequence"], f["blockSize"], f["blocks"], f["deviceSize"], f["changedBlocks"],
+            f["generationReason"], f["trackDiscards"]) == (0, 65536, 512, 32 << 20, 0, "attach", True), f
+    gen = f["generation"]
+    assert direct_write(path, 0).returncode == 0
+    m = d.req("POST", base + "/marks")
+    assert m.status_code == 201 and m.json()["sequence"] == 1 and m.json()["generation"] == gen, m.text
+    for block in (16, 17, 8191):  # 64 KiB block 1, then the device's last block
+        assert direct_write(path, block).returncode == 0
+    r = d.req("GET", base + "/changes?since=1&generation=" + gen)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"generation": gen, "sequence": 1, "since": 1, "blockSize": 65536,
+                        "deviceSize": 32 << 20, "extents": [{"offset": 65536, "length": 65536},
+                                                            {"offset": 511 * 65536, "length": 65536}]}, r.text
+    assert [e["offset"] for e in d.req("GET", base + "/changes").json()["extents"]] == [0, 511 * 65536]
+    c = d.req("GET", base + "/changes?since=1", headers={"Accept": "application/octet-stream"})
+    assert c.status_code == 200 and c.header("content-type") == "application/octet-stream", c.headers
+    assert c.content[:8] == b"DMFLTCBT" and len(c.content) == 64 + 512 // 8, len(c.content)
+    assert [i for i in range(512) if c.content[64 + i // 8] >> (i % 8) & 1] == [1, 511]
+    metrics = d.req("GET", "/metrics").text
+    assert 'dmflt_cbt_changed_blocks{attachment="cb"} 3' in metrics, metrics[-2000:]
+    assert 'dmflt_cbt_sequence{attachment="cb"} 1' in metrics, metrics[-2000:]
+    assert d.req("GET", base + "/changes?since=2").status_code == 400
+    # a re-attach by the reconciler (the filter was detached behind its back) is a new generation
+    dmf.detach(dev, "cbt")
+    eventually("the reconciler re-attaches cbt", lambda: kernel_has(dev, "cbt"))
+    f = d.get("cb").json()["status"]["filter"]
+    assert f["generation"] != gen and f["generationReason"] == "attach" and f["sequence"] == 0, f
+    r = d.req("GET", base + "/changes?since=1&generation=" + gen)
+    assert r.status_code == 409 and r.json()["type"] == "urn:dmflt:problem:generation-changed", r.text
+    gen2 = f["generation"]
+    r = d.req("POST", base + "/messages", {"message": "reset"})
+    assert r.status_code == 200, r.text
+    f = d.get("cb").json()["status"]["filter"]
+    assert f["generation"] not in (gen, gen2) and f["generationReason"] == "reset", f
+    assert d.delete("cb").status_code == 204 and not kernel_has(dev, "cbt")
 
 
 def test_put_is_idempotent_and_a_different_spec_conflicts(s):

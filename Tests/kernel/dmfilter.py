@@ -33,6 +33,9 @@ GUARD_EVENTS_HEAD = struct.Struct("<QQ")  # total dropped
 GUARD_EVENT = struct.Struct("<QQQIBBH")  # seq time_ns offset length op verdict reserved
 GUARD_OPS = ("read", "write", "discard", "write_zeroes", "flush")
 GUARD_VERDICTS = ("denied", "audited")
+# cbt's QUERY records (kernel/dm-flt-cbt.c): the head, then extents or the byte map
+CBT_HEAD = struct.Struct("<16sQQQQQQ")  # generation sequence since block_size device_size blocks generation_ns
+CBT_EXTENT = struct.Struct("<QQ")  # offset length, bytes
 
 
 def ioc_iowr(type_, nr, size):
@@ -195,6 +198,40 @@ def guard_events(dev, since=None, size=16384, retries=None):
         items.append({"seq": seq, "time_ns": ns, "offset": off, "length": length,
                       "op": GUARD_OPS[op], "verdict": GUARD_VERDICTS[verdict], "reserved": res})
     return {"total": total, "dropped": dropped, "items": items}
+
+
+def _cbt_head(body):
+    gen, seq, since, bs, size, blocks, gen_ns = CBT_HEAD.unpack_from(body, 0)
+    g = gen.hex()
+    return {"generation": "%s-%s-%s-%s-%s" % (g[:8], g[8:12], g[12:16], g[16:20], g[20:]),
+            "sequence": seq, "since": since, "block_size": bs, "device_size": size,
+            "blocks": blocks, "generation_ns": gen_ns}
+
+
+def cbt_changes(dev, since=0, size=16384, retries=None):
+    """cbt's QUERY "changes SINCE": the head as a dict, with "extents": [(offset, length), ...]."""
+    count, body = query(dev, "cbt", "changes %d" % since, size=size, retries=retries)
+    assert count >= 1 and len(body) == CBT_HEAD.size + (count - 1) * CBT_EXTENT.size, (count, len(body))
+    head = _cbt_head(body)
+    head["extents"] = [CBT_EXTENT.unpack_from(body, CBT_HEAD.size + i * CBT_EXTENT.size)
+                       for i in range(count - 1)]
+    return head
+
+
+def cbt_map(dev, size=16384, retries=None):
+    """cbt's QUERY "map": the head as a dict, with "map": one byte per block (its interval)."""
+    count, body = query(dev, "cbt", "map", size=size, retries=retries)
+    head = _cbt_head(body)
+    assert count == 2 and len(body) == CBT_HEAD.size + head["blocks"], (count, len(body), head)
+    head["map"] = body[CBT_HEAD.size:]
+    return head
+
+
+def cbt_mark(dev):
+    """cbt's "mark" message: {"generation", "sequence", "time"}."""
+    w = words(message(dev, "cbt", "mark"))
+    assert sorted(w) == ["generation", "sequence", "time"], w
+    return w
 
 
 def parse_dev(arg):

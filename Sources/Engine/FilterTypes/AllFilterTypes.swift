@@ -5,5 +5,6 @@ public enum AllFilterTypes {
     public static let list: [any FilterType] = [
         StatFilterType(),
         GuardFilterType(),
+        CbtFilterType(),
     ]
 }

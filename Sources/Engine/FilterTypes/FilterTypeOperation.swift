@@ -52,15 +52,27 @@ public struct FilterOperationCall: Sendable {
     /// The request's JSON body, for POST; nil when there was none.
     public var body: JSONValue?
     public var control: any FilterControl
+    /// The request's Accept header, for an operation that can also answer in a non-JSON form.
+    public var accept: String?
 
     public init(
-        device: DeviceNumber, filter: String, query: [String: String], body: JSONValue?, control: any FilterControl
+        device: DeviceNumber, filter: String, query: [String: String], body: JSONValue?, control: any FilterControl,
+        accept: String? = nil
     ) {
         self.device = device
         self.filter = filter
         self.query = query
         self.body = body
         self.control = control
+        self.accept = accept
+    }
+
+    /// Whether the client asked for `mediaType` by name in Accept (wildcards keep JSON).
+    public func accepts(_ mediaType: String) -> Bool {
+        guard let accept else { return false }
+        return accept.split(separator: ",").contains {
+            $0.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased() == mediaType
+        }
     }
 
     /// A query parameter that must be a non-negative integer when present.
@@ -76,10 +88,29 @@ public struct FilterOperationCall: Sendable {
 public struct FilterOperationResult: Sendable, Equatable {
     public var status: Int
     public var body: JSONValue
+    /// Set for an answer that is not JSON (cbt's compact map): sent as is, instead of `body`.
+    public var raw: RawBody?
 
     public init(status: Int = 200, body: JSONValue) {
         self.status = status
         self.body = body
+    }
+
+    public init(status: Int = 200, raw: RawBody) {
+        self.status = status
+        self.body = .null
+        self.raw = raw
+    }
+}
+
+/// Bytes with their media type, e.g. `application/octet-stream`.
+public struct RawBody: Sendable, Equatable {
+    public var contentType: String
+    public var bytes: [UInt8]
+
+    public init(contentType: String, bytes: [UInt8]) {
+        self.contentType = contentType
+        self.bytes = bytes
     }
 }
 

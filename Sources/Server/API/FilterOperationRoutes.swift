@@ -46,7 +46,7 @@ struct FilterOperationRoutes: Sendable {
         }
         let call = FilterOperationCall(
             device: attachment.device.dev, filter: attachment.filter, query: query.parameters, body: body,
-            control: api.service.control)
+            control: api.service.control, accept: request.headers["Accept"])
         if let cursor = operation.watch, query.watch {
             let first = try Self.run(operation, call)
             let stream = OperationWatchStream(
@@ -58,7 +58,14 @@ struct FilterOperationRoutes: Sendable {
             return Response(status: 200, headers: headers, body: .stream(stream))
         }
         let result = try Self.run(operation, call)
-        return try Response.json(result.body, status: result.status)
+        if let raw = result.raw {
+            var headers = HTTPHeaders()
+            headers.set("Content-Type", raw.contentType)
+            return Response(status: result.status, headers: headers, body: .bytes(raw.bytes))
+        }
+        var headers = HTTPHeaders()
+        headers.set("Content-Type", "application/json")
+        return Response(status: result.status, headers: headers, body: .bytes(result.body.serialized()))
     }
 
     /// The type's own error reaches ErrorMapping, which shows it as its problem.
