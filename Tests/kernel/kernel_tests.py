@@ -6,6 +6,7 @@ import glob
 import hashlib
 import mmap
 import os
+import random
 import re
 import shutil
 import struct
@@ -1347,6 +1348,71 @@ def test_cbt_fio_random_writes_with_marks_every_100ms(s):
     assert len(set(vals)) >= 5, "the marks did not split fio's writes: %s" % sorted(set(vals))
     print("    %d writes, %d marks, %d distinct intervals, ordered by fio's issue order" % (
         len(writes), len(marks), len(set(vals))))
+
+
+def test_cbt_each_mark_splits_completed_writes_exactly(s):
+    """Two writer threads and marks every 100 ms, with no clock: a write that completed before a
+    mark was asked for is not in the changes since that mark unless the block was written again,
+    and a write issued after the mark's answer always is."""
+    bs = 4096
+    blocks = (64 << 20) // bs
+    loop = s.loop(64)
+    udev_paused(s)
+    dev = s.attach(loop, "cbt", "block-size=%d" % bs)
+    done = []              # (block) of each completed write, in completion order
+    issued = []            # per writer: [(index in done when issued, block)]
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def writer(seed):
+        rng = random.Random(seed)
+        buf = mmap.mmap(-1, bs)
+        buf.write(os.urandom(bs))
+        fd = os.open(loop, os.O_WRONLY | os.O_DIRECT)
+        mine = []
+        try:
+            while not stop.is_set():
+                b = rng.randrange(blocks)
+                with lock:
+                    start = len(done)
+                os.pwrite(fd, buf, b * bs)
+                with lock:
+                    done.append(b)
+                mine.append((start, b))
+        finally:
+            os.close(fd)
+            issued.append(mine)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    marks = []             # (writes completed before the call, writes completed after the answer, sequence)
+    try:
+        while len(marks) < 40:
+            time.sleep(0.1)
+            with lock:
+                before = len(done)
+            seq = dmf.cbt_mark(dev)["sequence"]
+            with lock:
+                after = len(done)
+            marks.append((before, after, seq))
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert len(done) > 200, "the writers hardly ran: %d writes" % len(done)
+    last = {}
+    for i, b in enumerate(done):
+        last[b] = i
+    for before, after, seq in marks:
+        since = blocks_of(dmf.cbt_changes(dev, seq)["extents"], bs)
+        # completed before the mark was asked for, never written again: in the interval before it
+        stale = {b for b, i in last.items() if i < before} & since
+        assert not stale, "mark %d: blocks last written before it are after it: %s" % (seq, sorted(stale)[:5])
+        # issued after the mark answered (more writes had completed than when it answered): after it
+        late = {b for mine in issued for start, b in mine if start > after}
+        assert late <= since, "mark %d lost writes issued after it: %s" % (seq, sorted(late - since)[:5])
+    print("    %d writes by 2 threads, %d marks, each split exactly" % (len(done), len(marks)))
 
 
 def test_cbt_attach_detach_under_fio_verify(s):
