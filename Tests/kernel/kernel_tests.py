@@ -1418,32 +1418,16 @@ def test_cbt_each_mark_splits_completed_writes_exactly(s):
 def test_cbt_attach_detach_under_fio_verify(s):
     loop = s.loop(64)
     dev = dmf.dev_of(loop)
-    cycles, failures, stop = [0], [], threading.Event()
+    cycles = [0]
 
-    def churn():
-        while not stop.is_set():
-            try:
-                dmf.attach(dev, "cbt", "block-size=4096")
-                dmf.cbt_mark(dev)
-                dmf.cbt_changes(dev, 0)
-                dmf.detach(dev, "cbt")
-                cycles[0] += 1
-            except Exception as e:
-                failures.append(repr(e))
-                return
+    def cycle():
+        dmf.attach(dev, "cbt", "block-size=4096")
+        dmf.cbt_mark(dev)
+        dmf.cbt_changes(dev, 0)
+        dmf.detach(dev, "cbt")
+        cycles[0] += 1
 
-    t = threading.Thread(target=churn)
-    fio = subprocess.Popen(
-        "fio --name=verify --filename=%s --rw=randwrite --bs=4k --size=32M --direct=1"
-        " --ioengine=libaio --iodepth=16 --verify=crc32c --do_verify=1 --verify_fatal=1"
-        " --output-format=terse" % loop,
-        shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    t.start()
-    out, _ = fio.communicate()
-    stop.set()
-    t.join()
-    assert not failures, failures
-    assert fio.returncode == 0, out[-2000:]
+    fio_verify_under_churn(loop, cycle)
     assert cycles[0] >= 1 and not attached(dev, "cbt")
     print("    fio verify passed with %d cbt attach/mark/detach cycles" % cycles[0])
 
