@@ -147,30 +147,52 @@ final class AttachmentStore: Sendable {
     /// GRDB's non-optional subscripts stop the process on a value they cannot convert, and a daemon
     /// that stops on every start is a crash loop.
     private static func decode(_ r: Row) throws -> AttachmentRow {
-        func raw(_ column: String) -> DatabaseValue { r.hasColumn(column) ? r[column] as DatabaseValue : .null }
-        let id = String.fromDatabaseValue(raw("id")) ?? "?"
-        func value<T: DatabaseValueConvertible>(_ column: String, _: T.Type) throws -> T {
-            let raw = raw(column)
-            guard let v = T.fromDatabaseValue(raw) else {
-                throw StateDatabaseFailure.corrupt(
-                    "state.sqlite", "attachment '\(LogText.escaped(id))': \(column) holds \(raw), not \(T.self)")
-            }
-            return v
-        }
-        let optionsText = try value("options", String.self)
+        let id = optional(r, "id", String.self) ?? "?"
+        let optionsText = try value(r, id, "options", String.self)
         var options: [String: JSONValue] = [:]
         if case .object(let o) = JSONValue.parse(canonical: optionsText) { options = o }
-        let attachedAt = Double.fromDatabaseValue(raw("attached_at"))
+        let attachedAt = optional(r, "attached_at", Double.self)
+        let rowID = try value(r, id, "id", String.self)
+        let major = try value(r, id, "dev_major", UInt32.self)
+        let minor = try value(r, id, "dev_minor", UInt32.self)
+        let devicePath = try value(r, id, "device_path", String.self)
+        let deviceName = try value(r, id, "device_name", String.self)
+        let filter = try value(r, id, "filter", String.self)
+        let kernelOptions = try value(r, id, "kernel_options", String.self)
+        let createdAt = try value(r, id, "created_at", Double.self)
+        let phase = try value(r, id, "phase", String.self)
         return AttachmentRow(
-            id: try value("id", String.self),
-            dev: DeviceNumber(major: try value("dev_major", UInt32.self), minor: try value("dev_minor", UInt32.self)),
-            devicePath: try value("device_path", String.self), deviceName: try value("device_name", String.self),
-            filter: try value("filter", String.self), options: options,
-            kernelOptions: try value("kernel_options", String.self),
-            createdAt: Date(timeIntervalSince1970: try value("created_at", Double.self)),
-            phase: AttachmentPhase(rawValue: try value("phase", String.self)) ?? .pending,
-            error: String.fromDatabaseValue(raw("error")),
+            id: rowID, dev: DeviceNumber(major: major, minor: minor), devicePath: devicePath, deviceName: deviceName,
+            filter: filter, options: options, kernelOptions: kernelOptions,
+            createdAt: Date(timeIntervalSince1970: createdAt), phase: AttachmentPhase(rawValue: phase) ?? .pending,
+            error: optional(r, "error", String.self),
             attachedAt: attachedAt.map(Date.init(timeIntervalSince1970:)),
-            deviceIdentity: String.fromDatabaseValue(raw("device_identity")))
+            deviceIdentity: optional(r, "device_identity", String.self))
+    }
+
+    /// A column's value, NULL when the row has no such column.
+    private static func column(_ r: Row, _ name: String) -> DatabaseValue {
+        r.hasColumn(name) ? r[name] as DatabaseValue : .null
+    }
+
+    /// A column's value as T, nil when NULL, absent or of another type. Kept out of line, like
+    /// `value`: swiftc 6.3's CopyPropagation fails on `decode` in -O builds ("Found ownership
+    /// error", a borrow of the inlined DatabaseValue switch) when these are inlined into it.
+    @inline(never)
+    private static func optional<T: DatabaseValueConvertible>(_ r: Row, _ name: String, _: T.Type) -> T? {
+        T.fromDatabaseValue(column(r, name))
+    }
+
+    /// A column's value as T, or `corrupt` naming the attachment and the column.
+    @inline(never)
+    private static func value<T: DatabaseValueConvertible>(_ r: Row, _ id: String, _ name: String, _: T.Type) throws
+        -> T
+    {
+        let raw = column(r, name)
+        guard let v = T.fromDatabaseValue(raw) else {
+            throw StateDatabaseFailure.corrupt(
+                "state.sqlite", "attachment '\(LogText.escaped(id))': \(name) holds \(raw), not \(T.self)")
+        }
+        return v
     }
 }
