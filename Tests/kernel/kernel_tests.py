@@ -63,18 +63,23 @@ class Scope(UndoScope):
     """Undoes what a test set up (attachments, devices), last first, even when it fails."""
 
     def loop(self, mib=64, partscan=False):
+        return self.loop_with_image(mib << 20, partscan)[0]
+
+    def loop_with_image(self, size, partscan=False):
+        """A loop device over a sparse file of exactly size bytes; returns (path, image file)."""
         img = tempfile.mktemp(dir=SCRATCH, suffix=".img")
         with open(img, "wb") as f:
-            f.truncate(mib << 20)
+            f.truncate(size)
         if partscan:
             write_mbr(img, start=2048, sectors=8192)
         dev = sh("losetup -f --show %s %s" % ("-P" if partscan else "", img)).stdout.strip()
         self.later(lambda: (sh("losetup -d %s" % dev, check=False), os.unlink(img)))
         settle()
-        return dev
+        return dev, img
 
-    def nullb(self, name="dmfltnb0", mib=16, blocksize=512):
-        """A memory-backed configfs null_blk, /dev/NAME (6.1 names it after its directory)."""
+    def nullb(self, name="dmfltnb0", mib=16, blocksize=512, memory_backed=True):
+        """A configfs null_blk, /dev/NAME (6.1 names it after its directory); memory-backed, or
+        storing nothing (memory_backed=False: any size, no memory)."""
         if not os.path.isdir(NULLB_CFG):
             sh("modprobe null_blk nr_devices=0")
             if not os.path.ismount(CONFIGFS):
@@ -82,8 +87,8 @@ class Scope(UndoScope):
         nb = os.path.join(NULLB_CFG, name)
         os.mkdir(nb)
         self.later(lambda: os.path.isdir(nb) and os.rmdir(nb))
-        for k, v in (("size", str(mib)), ("blocksize", str(blocksize)), ("memory_backed", "1"),
-                     ("discard", "1"), ("power", "1")):
+        for k, v in (("size", str(mib)), ("blocksize", str(blocksize)),
+                     ("memory_backed", "1" if memory_backed else "0"), ("discard", "1"), ("power", "1")):
             if os.path.exists(os.path.join(nb, k)):
                 with open(os.path.join(nb, k), "w") as f:
                     f.write(v)
@@ -1080,34 +1085,6 @@ def cbt(dev):
     return dmf.status(dev, "cbt")["words"]
 
 
-def cbt_loop(s, size):
-    """A loop device over a sparse file of exactly size bytes; returns (path, image)."""
-    img = tempfile.mktemp(dir=SCRATCH, suffix=".img")
-    with open(img, "wb") as f:
-        f.truncate(size)
-    dev = sh("losetup -f --show %s" % img).stdout.strip()
-    s.later(lambda: (sh("losetup -d %s" % dev, check=False), os.unlink(img)))
-    settle()
-    return dev, img
-
-
-def nullb_sparse(s, name, mib):
-    """A configfs null_blk that stores nothing (memory_backed=0): any size, no memory."""
-    if not os.path.isdir(NULLB_CFG):
-        sh("modprobe null_blk nr_devices=0")
-        if not os.path.ismount(CONFIGFS):
-            sh("mount -t configfs none %s" % CONFIGFS)
-    nb = os.path.join(NULLB_CFG, name)
-    os.mkdir(nb)
-    s.later(lambda: os.path.isdir(nb) and os.rmdir(nb))
-    for k, v in (("size", str(mib)), ("blocksize", "4096"), ("memory_backed", "0"), ("power", "1")):
-        with open(os.path.join(nb, k), "w") as f:
-            f.write(v)
-    s.later(lambda: open(nb + "/power", "w").write("0"))
-    settle()
-    return "/dev/" + name
-
-
 def blocks_of(extents, bs):
     out = set()
     for off, length in extents:
@@ -1130,7 +1107,7 @@ def test_cbt_listed_status_words_and_default_block_size(s):
     # the default doubles from 64 KiB until at most 2097152 blocks: 256 GiB -> 128 KiB
     for mib, bs in ((128 << 10, 65536), ((128 << 10) + 1, 131072), (256 << 10, 131072),
                     (1 << 20, 524288)):
-        path = nullb_sparse(s, "dmfltcbt%d" % mib, mib)
+        path = s.nullb("dmfltcbt%d" % mib, mib, blocksize=4096, memory_backed=False)
         d = s.attach(path, "cbt")
         w = cbt(d)
         assert w["block_size"] == bs and w["blocks"] == -(-(mib << 20) // bs) <= 2097152, (mib, w)
@@ -1147,7 +1124,7 @@ def test_cbt_bad_options_messages_and_queries_are_einval(s):
         expect_errno(errno.EINVAL, dmf.attach, dev, "cbt", opts)
         assert not attached(dev, "cbt"), opts
     # 4 KiB blocks on 2 TiB would be 2^29 bytes of map: refused, not half-made
-    big = nullb_sparse(s, "dmfltcbtbig", 2 << 20)
+    big = s.nullb("dmfltcbtbig", 2 << 20, blocksize=4096, memory_backed=False)
     expect_errno(errno.EINVAL, dmf.attach, dmf.dev_of(big), "cbt", "block-size=4096")
     s.attach(loop, "cbt", "block-size=4096 track-discards=false")
     for text in ("bogus", "mark now", "reset all", "MARK"):
@@ -1159,7 +1136,7 @@ def test_cbt_bad_options_messages_and_queries_are_einval(s):
 
 def test_cbt_known_writes_give_exact_blocks(s):
     bs = 65536
-    loop, _ = cbt_loop(s, (16 << 20) + 4096)  # the last block is one page
+    loop, _ = s.loop_with_image((16 << 20) + 4096)  # the last block is one page
     udev_paused(s)
     dev = s.attach(loop, "cbt", "block-size=%d" % bs)
     assert cbt(dev)["blocks"] == 257
@@ -1246,7 +1223,7 @@ def test_cbt_reset_and_sequence_wrap_make_new_generations(s):
 
 
 def test_cbt_resize_and_reattach_make_new_generations(s):
-    loop, img = cbt_loop(s, 16 << 20)
+    loop, img = s.loop_with_image(16 << 20)
     udev_paused(s)
     dev = s.attach(loop, "cbt")
     dio(loop, "write", 0, 4096)
@@ -1433,7 +1410,7 @@ def test_cbt_attach_detach_under_fio_verify(s):
 
 
 def test_cbt_map_of_1tib_null_blk_with_200000_random_writes(s):
-    path = nullb_sparse(s, "dmfltcbt1t", 1 << 20)
+    path = s.nullb("dmfltcbt1t", 1 << 20, blocksize=4096, memory_backed=False)
     dev = s.attach(path, "cbt")
     w = cbt(dev)
     bs = w["block_size"]
