@@ -24,13 +24,17 @@ struct APITestHarness {
     let store: AttachmentStore
     let service: AttachmentService
     let router: Router
+    let storeHost: FakeStoreHost
 
     /// `realCatalog`: the Engine's own catalog (real guard options) instead of FakeCatalog.
-    init(store: AttachmentStore? = nil, realCatalog: Bool = false) throws {
+    init(store: AttachmentStore? = nil, realCatalog: Bool = false, storeHost: FakeStoreHost = FakeStoreHost()) throws {
         self.store = try store ?? AttachmentStore()
+        self.storeHost = storeHost
         let catalog: any FilterCatalogView =
             realCatalog ? EngineFilterCatalog(catalog: .standard, devices: devices) : FakeCatalog()
-        service = AttachmentService(store: self.store, control: control, devices: devices, catalog: catalog)
+        service = AttachmentService(
+            store: self.store, control: control, devices: devices, catalog: catalog,
+            stores: StoreProvisioner(host: storeHost))
         var r = Router()
         DaemonAPI(
             hostName: "testhost", version: "0.0.0-test", url: "http://127.0.0.1:7450", service: service,

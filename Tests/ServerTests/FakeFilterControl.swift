@@ -17,6 +17,9 @@ final class FakeFilterControl: FilterControl, @unchecked Sendable {
     private var _cbt = FakeCbtMap()
     private var _detachDelay: Duration = .zero
     private var _detachThreads: [String] = []
+    private var _cowState = "active"
+    private var _cowImageOpen = false
+    private var _messages: [String] = []
     let types: [KernelFilterType] = [KernelFilterType(name: "stat", version: [1, 0, 0], attachments: 0)]
 
     var attachments: [KernelAttachment] { locked { _attachments } }
@@ -39,6 +42,17 @@ final class FakeFilterControl: FilterControl, @unchecked Sendable {
     }
     /// Where each detach ran: "kernel" on dmfltd's kernel call threads, else the thread's name.
     var detachThreads: [String] { locked { _detachThreads } }
+    /// cow: its image is open (detach is EBUSY until `invalidate`), and its state.
+    var cowImageOpen: Bool {
+        get { locked { _cowImageOpen } }
+        set { locked { _cowImageOpen = newValue } }
+    }
+    var cowState: String {
+        get { locked { _cowState } }
+        set { locked { _cowState = newValue } }
+    }
+    /// Every message text sent, in order, as "FILTER TEXT".
+    var messages: [String] { locked { _messages } }
     func kernelOptions(_ dev: DeviceNumber, _ filter: String) -> String? { locked { _options["\(dev)/\(filter)"] } }
 
     /// An attachment made by someone else (dmsetup, another tool).
@@ -83,13 +97,14 @@ final class FakeFilterControl: FilterControl, @unchecked Sendable {
             _nextAttachError = nil
             throw error(kind, "attach", device)
         }
-        if !["stat", "guard", "cbt"].contains(filter) { throw error(.noSuchFilterType, "attach", device) }
+        if !["stat", "guard", "cbt", "cow"].contains(filter) { throw error(.noSuchFilterType, "attach", device) }
         if _attachments.contains(where: { $0.device == device && $0.filter == filter }) {
             throw error(.alreadyAttached, "attach", device)
         }
         _attachments.append(KernelAttachment(device: device, filter: filter, attachedAt: Date()))
         _options["\(device)/\(filter)"] = options
         if filter == "cbt" { _cbt = FakeCbtMap() }
+        if filter == "cow" { (_cowState, _cowImageOpen) = ("active", false) }
     }
 
     func detach(device: DeviceNumber, filter: String) throws(FilterControlError) {
@@ -110,6 +125,9 @@ final class FakeFilterControl: FilterControl, @unchecked Sendable {
         }
         guard let i = _attachments.firstIndex(where: { $0.device == device && $0.filter == filter }) else {
             throw error(.notAttached, "detach", device)
+        }
+        if filter == "cow" && _cowImageOpen && _cowState != "failed" {
+            throw error(.busy, "detach", device, errno: EBUSY)
         }
         _attachments.remove(at: i)
     }
@@ -136,6 +154,11 @@ final class FakeFilterControl: FilterControl, @unchecked Sendable {
                     ranges: "0+1048576", events: 2, denied: ["write": (2, 8192)]))
         }
         if filter == "cbt" { return KernelAttachmentStatus(attachment: a, text: locked { _cbt.statusLine }) }
+        if filter == "cow" {
+            let (state, open) = locked { (_cowState, _cowImageOpen) }
+            return KernelAttachmentStatus(
+                attachment: a, text: KernelStatusText.cow(state: state, openers: open ? 1 : 0))
+        }
         var c = BioCounters()
         c.writeBios = 100
         c.writeBytes = 409600
@@ -164,6 +187,12 @@ final class FakeFilterControl: FilterControl, @unchecked Sendable {
     func message(device: DeviceNumber, filter: String, text: String) throws(FilterControlError) -> String {
         guard attachments.contains(where: { $0.device == device && $0.filter == filter }) else {
             throw error(.notAttached, "message", device)
+        }
+        locked { _messages.append("\(filter) \(text)") }
+        if filter == "cow" {
+            guard text == "invalidate" else { throw error(.invalid, "message", device) }
+            locked { _cowState = "failed" }
+            return ""
         }
         if filter == "cbt" {
             guard let reply = locked({ _cbt.message(text) }) else { throw error(.invalid, "message", device) }

@@ -4,6 +4,13 @@ import Foundation
 
 enum KernelStatusText {
     /// dm-flt-stat's line for these counters.
+    /// cow's line for a 64 MiB device in 64 KiB chunks, a tenth copied to diff storage 7:9.
+    static func cow(state: String, openers: Int, error: String? = nil) -> String {
+        let why = error ?? (state == "active" ? "none" : state == "overflowed" ? "diff-storage-full" : "invalidated")
+        return
+            "state=\(state) taken_at=1764633600000000000 chunk_size=65536 device_size=67108864 chunks=1024 copied_chunks=102 diff_storage=7:9 diff_storage_limit=16777216 diff_storage_used=6684672 image=dmflt-cow-0 image_dev=252:0 image_openers=\(openers) cbt_sequence=none cbt_generation=none error=\(why)"
+    }
+
     static func stat(_ c: BioCounters) -> String {
         "read_bios=\(c.readBios) read_bytes=\(c.readBytes) write_bios=\(c.writeBios) write_bytes=\(c.writeBytes) "
             + "discard_bios=\(c.discardBios) discard_bytes=\(c.discardBytes) write_zeroes_bios=\(c.writeZeroesBios) "

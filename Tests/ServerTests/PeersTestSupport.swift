@@ -91,9 +91,15 @@ func collect(_ body: Response.Body) async -> [UInt8] {
     switch body {
     case .bytes(let b): return b
     case .shared(let s): return Array(s.bytes)
-    case .stream(let s):
+    case .stream(let s), .sizedStream(let s, _):
         var all: [UInt8] = []
         while let chunk = await s.next() { all += chunk }
         return all
+    case .file(let file, let offset, let length):
+        guard let fd = file.handOver() else { return [] }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: Int(length))
+        let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, Int(length), off_t(offset)) }
+        return Array(bytes.prefix(max(0, n)))
     }
 }

@@ -88,6 +88,7 @@ public struct FilterCatalog: Sendable {
             values[option.name] = value
             if option.scope == .kernel { words.append("\(option.name)=\(kernelValue)") }
         }
+        try units[filter]?.check(options: values)
         return ValidatedOptions(kernelText: words.joined(separator: " "), values: values)
     }
 

@@ -6,5 +6,6 @@ public enum AllFilterTypes {
         StatFilterType(),
         GuardFilterType(),
         CbtFilterType(),
+        CowFilterType(),
     ]
 }

@@ -12,10 +12,13 @@ public protocol FilterType: Sendable {
     func status(text: String) throws(FilterStatusError) -> FilterStatus
     /// The type's own REST operations, under `/v1/hosts/{host}/attachments/{id}/<name>`.
     var operations: [FilterTypeOperation] { get }
+    /// Checks between options that each passed alone (cow: a diff storage limit of at least one chunk).
+    func check(options: [String: OptionValue]) throws(CatalogError)
 }
 
 extension FilterType {
     public var operations: [FilterTypeOperation] { [] }
+    public func check(options: [String: OptionValue]) throws(CatalogError) {}
     public var name: String { spec.name }
 
     public func operation(named name: String, method: String) -> FilterTypeOperation? {

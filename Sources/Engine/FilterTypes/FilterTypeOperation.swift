@@ -90,6 +90,9 @@ public struct FilterOperationResult: Sendable, Equatable {
     public var body: JSONValue
     /// Set for an answer that is not JSON (cbt's compact map): sent as is, instead of `body`.
     public var raw: RawBody?
+    /// Set for an answer read from a file or device (cow's image): the HTTP layer streams it, and
+    /// serves Range and HEAD from it.
+    public var file: FileBody?
 
     public init(status: Int = 200, body: JSONValue) {
         self.status = status
@@ -100,6 +103,25 @@ public struct FilterOperationResult: Sendable, Equatable {
         self.status = status
         self.body = .null
         self.raw = raw
+    }
+
+    public init(file: FileBody) {
+        self.status = 200
+        self.body = .null
+        self.file = file
+    }
+}
+
+/// A file or device whose first `size` bytes are the answer.
+public struct FileBody: Sendable, Equatable {
+    public var path: String
+    public var size: UInt64
+    public var contentType: String
+
+    public init(path: String, size: UInt64, contentType: String) {
+        self.path = path
+        self.size = size
+        self.contentType = contentType
     }
 }
 

@@ -48,7 +48,8 @@ struct DaemonAPI: Sendable {
         }
         router.delete("/v1/hosts/{host}/attachments/{id}") { r in
             try checkHost(r)
-            try await service.delete(id: try attachmentID(r))
+            let id = try attachmentID(r)
+            try await service.delete(id: id, force: try Self.force(r))
             return Response(status: 204)
         }
         router.post("/v1/hosts/{host}/attachments/{id}/messages") { r in
@@ -108,7 +109,7 @@ struct DaemonAPI: Sendable {
         {
             let decoded = service.catalog.filterStatus(filter: one.filter, text: status.text)
             one.counters = decoded.counters
-            one.filterStatus = decoded.fields
+            one.filterStatus = Self.withStorePaths(decoded.fields, options: one.options, filter: one.filter, service)
         }
         return try Response.json(one)
     }
@@ -169,5 +170,40 @@ struct DaemonAPI: Sendable {
         let id = request.pathParameters["id"] ?? ""
         try AttachmentID.validateSyntax(id)
         return id
+    }
+}
+
+extension DaemonAPI {
+    /// `?force=true|false` of a DELETE; any other query argument or value is refused.
+    static func force(_ r: Request) throws(Problem) -> Bool {
+        var force = false
+        for (name, value) in r.query {
+            guard name == "force" else {
+                throw Problem.invalidValue(
+                    "Unknown query argument '\(JSONBody.printable(name))' for a detach; it takes force.")
+            }
+            guard value == "true" || value == "false" else {
+                throw Problem.invalidValue("The query argument 'force' must be true or false.")
+            }
+            force = value == "true"
+        }
+        return force
+    }
+}
+
+extension DaemonAPI {
+    /// The kernel knows a store by its device number; the path the client gave is added beside it
+    /// (cow's `diffStorage.path`).
+    static func withStorePaths(
+        _ fields: [String: JSONValue], options: [String: JSONValue], filter: String, _ service: AttachmentService
+    ) -> [String: JSONValue] {
+        var fields = fields
+        for store in service.catalog.unit(named: filter)?.spec.stores ?? [] {
+            let key = StatusWords.camelCase(store.option)
+            guard case .object(var object) = fields[key], let path = options[store.option] else { continue }
+            object["path"] = path
+            fields[key] = .object(object)
+        }
+        return fields
     }
 }

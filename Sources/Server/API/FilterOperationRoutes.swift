@@ -58,6 +58,7 @@ struct FilterOperationRoutes: Sendable {
             return Response(status: 200, headers: headers, body: .stream(stream))
         }
         let result = try Self.run(operation, call)
+        if let file = result.file { return try FileRangeResponse.respond(file, request) }
         if let raw = result.raw {
             var headers = HTTPHeaders()
             headers.set("Content-Type", raw.contentType)

@@ -19,6 +19,12 @@ enum AttachmentError: ProblemConvertible {
     case notAttached(id: String, phase: AttachmentPhase)
     case kernel(FilterControlError)
     case store(any Error)
+    /// A filter that takes state at the instant of its attach (a snapshot) needs its device there now.
+    case deviceAbsent(dev: DeviceNumber, filter: String)
+    /// A store that passed its checks could not be made or opened (no space, no loop device).
+    case storeUnusable(String)
+    /// The kernel refused a detach while a reader holds what the filter serves (cow's image).
+    case inUse(id: String, detail: String)
 
     var problem: Problem {
         switch self {
@@ -39,6 +45,18 @@ enum AttachmentError: ProblemConvertible {
                 detail: "The attachment \(id) is \(phase.rawValue), not attached; its filter cannot take messages.")
         case .kernel(let error): return .from(error)
         case .store(let error): return .store(error)
+        case .deviceAbsent(let dev, let filter):
+            return Problem(
+                "device-absent", status: 409, title: "Device absent",
+                detail:
+                    "No block device has \(dev) now; \(filter) is taken at the instant of its attach, so it cannot wait for the device."
+            )
+        case .storeUnusable(let why):
+            return Problem("store-unusable", status: 422, title: "Store unusable", detail: why)
+        case .inUse(let id, let detail):
+            return Problem(
+                "busy", status: 409, title: "Busy",
+                detail: "\(id) cannot be detached now: \(detail). ?force=true detaches anyway.")
         }
     }
 }

@@ -18,6 +18,7 @@ final class AttachmentService: Sendable {
     let control: any FilterControl
     let devices: any DeviceDirectory
     let catalog: any FilterCatalogView
+    let stores: StoreProvisioner
     private let locks = DeviceLocks()
     private let now: @Sendable () -> Date
     /// Told the id of every attachment that is gone for good (statistics end its streams).
@@ -25,13 +26,14 @@ final class AttachmentService: Sendable {
 
     init(
         store: AttachmentStore, control: any FilterControl, devices: any DeviceDirectory,
-        catalog: any FilterCatalogView, now: @escaping @Sendable () -> Date = { Date() },
-        detached: @escaping @Sendable (String) -> Void = { _ in }
+        catalog: any FilterCatalogView, stores: StoreProvisioner = StoreProvisioner(host: LinuxStoreHost()),
+        now: @escaping @Sendable () -> Date = { Date() }, detached: @escaping @Sendable (String) -> Void = { _ in }
     ) {
         self.store = store
         self.control = control
         self.devices = devices
         self.catalog = catalog
+        self.stores = stores
         self.now = now
         self.detached = detached
     }
@@ -101,17 +103,28 @@ final class AttachmentService: Sendable {
                         "\(row.filter) is already attached to \(spec.dev) outside dmflt (\(AttachmentID.unmanaged(outside)))."
                 )
             }
-            guard spec.devicePresent else { return (row, created: true) }
+            let type = catalog.unit(named: row.filter)?.spec
+            let once = type?.attachOnce ?? false
+            guard spec.devicePresent else {
+                if once {
+                    try storeCall { try store.delete(id: id) }
+                    throw .deviceAbsent(dev: spec.dev, filter: row.filter)
+                }
+                return (row, created: true)
+            }
+            let prepared = try prepareStores(&row, type: type)
+            defer { prepared.forEach(stores.release) }
             switch kernelCall({ () throws(FilterControlError) in
                 try control.attach(device: row.dev, filter: row.filter, options: row.kernelOptions)
             }) {
             case .success:
                 row.phase = .attached
                 row.attachedAt = now()
-            case .failure(let error) where error.kind == .noSuchDevice:
+            case .failure(let error) where error.kind == .noSuchDevice && !once:
                 row.phase = .waitingDevice
             case .failure(let error):
-                try storeCall { try store.delete(id: id) }
+                try forget(row)
+                if error.kind == .noSuchDevice { throw .deviceAbsent(dev: spec.dev, filter: row.filter) }
                 if error.kind == .alreadyAttached {
                     throw .attachedOutside(
                         detail:
@@ -124,24 +137,78 @@ final class AttachmentService: Sendable {
         }
     }
 
+    /// Makes the type's stores ready and adds their words to the row's attach text; a file about to
+    /// be made is recorded first, so that a crash before the attach still removes it at detach.
+    private func prepareStores(_ row: inout AttachmentRow, type: FilterTypeSpec?) throws(AttachmentError)
+        -> [PreparedStore]
+    {
+        guard let specs = type?.stores, !specs.isEmpty else { return [] }
+        var prepared: [PreparedStore] = []
+        do throws(AttachmentError) {
+            var words = row.kernelOptions.isEmpty ? [] : [row.kernelOptions]
+            for spec in specs {
+                let plan = try stores.plan(spec, options: row.options, filter: row.filter, device: row.dev)
+                if case .createFile = plan, case .string(let path) = row.options[spec.option] {
+                    row.createdFile = path
+                    try storeCall {
+                        try store.setPrepared(id: row.id, kernelOptions: row.kernelOptions, createdFile: path)
+                    }
+                }
+                let ready = try stores.prepare(spec, options: row.options, plan: plan)
+                prepared.append(ready)
+                words.append(ready.word)
+            }
+            row.kernelOptions = words.joined(separator: " ")
+            try storeCall {
+                try store.setPrepared(id: row.id, kernelOptions: row.kernelOptions, createdFile: row.createdFile)
+            }
+            return prepared
+        } catch {
+            prepared.forEach(stores.release)
+            try forget(row)
+            throw error
+        }
+    }
+
+    /// The row goes, and with it the store file dmflt made for it.
+    private func forget(_ row: AttachmentRow) throws(AttachmentError) {
+        if let file = row.createdFile { stores.host.removeFile(file) }
+        try storeCall { try store.delete(id: row.id) }
+    }
+
     // MARK: detach
 
-    func delete(id: String) async throws(AttachmentError) {
+    /// `force`: for a type whose kernel refuses a detach as busy (cow while its image is open), its
+    /// force message first (cow: the image fails with EIO), then the detach.
+    func delete(id: String, force: Bool = false) async throws(AttachmentError) {
         guard let first = try storeCall({ try store.row(id: id) }) else { throw missing(id) }
         try await locks.with(first.dev) { [self] () throws(AttachmentError) in
             guard let row = try storeCall({ try store.row(id: id) }) else {
                 throw .notFound(id: id)
             }
+            let forceDetach = catalog.unit(named: row.filter)?.spec.forceDetach
             try storeCall { try store.setStatus(id: id, phase: .detaching, error: nil, attachedAt: row.attachedAt) }
+            if force, let forceDetach, row.phase == .attached {
+                _ = kernelCall { () throws(FilterControlError) in
+                    try control.message(device: row.dev, filter: row.filter, text: forceDetach.message)
+                }
+            }
             // Not attached (any more) counts as done: the goal of a detach is reached.
             if let error = detachFailure(row) {
+                if error.kind == .busy, let forceDetach {
+                    // Nothing changed: the attachment stays as it was, and the caller decides.
+                    try storeCall {
+                        try store.setStatus(id: id, phase: row.phase, error: row.error, attachedAt: row.attachedAt)
+                    }
+                    throw .inUse(id: id, detail: forceDetach.busy)
+                }
                 // The row stays `detaching`, so the reconciler finishes the detach once the kernel lets it.
                 try storeCall {
                     try store.setStatus(id: id, phase: .detaching, error: error.description, attachedAt: row.attachedAt)
                 }
                 throw .kernel(error)
             }
-            try storeCall { try store.delete(id: id) }
+            try forget(row)
             detached(id)
         }
     }
@@ -242,8 +309,9 @@ final class AttachmentService: Sendable {
             }
         }
         let kernel = kernelView()
+        let once = Set(rows.map(\.filter).filter { catalog.unit(named: $0)?.spec.attachOnce == true })
         let actions = ReconcilePlan.actions(
-            rows: rows, kernel: kernel, presentDevices: present == nil ? [] : [dev])
+            rows: rows, kernel: kernel, presentDevices: present == nil ? [] : [dev], attachOnce: once)
         var refused = 0
         for action in actions where !(try apply(action, rows: rows)) { refused += 1 }
         return refused
@@ -283,10 +351,11 @@ final class AttachmentService: Sendable {
                 }
                 return false
             }
-            try storeCall { try store.delete(id: id) }
+            try forget(row)
             detached(id)
         case .forget(let id):
-            try storeCall { try store.delete(id: id) }
+            guard let row = rows.first(where: { $0.id == id }) else { return true }
+            try forget(row)
             detached(id)
         }
         return true

@@ -134,6 +134,17 @@ enum MicroHTTPDCallbacks {
             remoteAddress: remote)
     }
 
+    private static func streamed(_ stream: any ResponseStream, size: UInt64, _ context: RequestContext)
+        -> OpaquePointer?
+    {
+        let core = context.core
+        let delivery = StreamDelivery(
+            stream: stream, connection: context.connection, closing: { core.closing.load(ordering: .acquiring) })
+        context.attach(delivery)
+        return MHD_create_response_from_callback(
+            size, 16 * 1024, contentReader, Unmanaged.passRetained(delivery).toOpaque(), contentReaderFree)
+    }
+
     /// Hands a response to libmicrohttpd; called on the connection's own thread.
     private static func queue(_ response: Response, _ context: RequestContext, closing: Bool = false) -> MHD_Result {
         let made: OpaquePointer?
@@ -148,13 +159,14 @@ enum MicroHTTPDCallbacks {
                 shared.count, UnsafeMutableRawPointer(mutating: shared.bytes.baseAddress), releaseSharedBody,
                 Unmanaged.passRetained(shared).toOpaque())
         case .stream(let stream):
-            let core = context.core
-            let delivery = StreamDelivery(
-                stream: stream, connection: context.connection, closing: { core.closing.load(ordering: .acquiring) })
-            context.attach(delivery)
-            made = MHD_create_response_from_callback(
-                UInt64.max,  // MHD_SIZE_UNKNOWN: chunked
-                16 * 1024, contentReader, Unmanaged.passRetained(delivery).toOpaque(), contentReaderFree)
+            made = streamed(stream, size: UInt64.max, context)  // MHD_SIZE_UNKNOWN: chunked
+        case .sizedStream(let stream, let length):
+            made = streamed(stream, size: length, context)
+        case .file(let file, let offset, let length):
+            // libmicrohttpd reads (or sendfile()s) the descriptor and closes it with the response.
+            guard let fd = file.handOver() else { return .NO }
+            made = MHD_create_response_from_fd_at_offset64(length, fd, offset)
+            if made == nil { close(fd) }
         }
         guard let made else { return .NO }
         defer { MHD_destroy_response(made) }

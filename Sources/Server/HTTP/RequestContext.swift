@@ -104,7 +104,7 @@ final class RequestContext: Sendable {
             }
             return nil
         }
-        if let dropped, case .stream(let stream) = dropped.body { stream.cancel() }
+        dropped?.stream?.cancel()
     }
 
     /// Shutdown after the grace period: a handler still running loses its client to a 503.
@@ -131,7 +131,7 @@ final class RequestContext: Sendable {
             defer { s.pending = nil }
             return (s.delivery, s.pending)
         }
-        if let unsent, case .stream(let stream) = unsent.body { stream.cancel() }
+        unsent?.stream?.cancel()
         delivery?.connectionFinished()
         core.unregister(self, wasStream: delivery != nil)
     }

@@ -15,6 +15,10 @@ public struct Response: Sendable {
         /// Bytes many responses share (a cached encoding): sent without a copy per response.
         case shared(SharedBody)
         case stream(any ResponseStream)
+        /// A stream of exactly `length` bytes, sent with a Content-Length (a forwarded image).
+        case sizedStream(any ResponseStream, length: UInt64)
+        /// Bytes read from an open file or device by the HTTP layer itself (cow's image).
+        case file(OpenFile, offset: UInt64, length: UInt64)
     }
 
     public var status: Int
@@ -41,7 +45,15 @@ public struct Response: Sendable {
         switch body {
         case .bytes(let b): return b
         case .shared(let s): return Array(s.bytes)
-        case .stream: return nil
+        case .stream, .sizedStream, .file: return nil
+        }
+    }
+
+    /// A stream the response holds, to be cancelled when it is never sent.
+    var stream: (any ResponseStream)? {
+        switch body {
+        case .stream(let s), .sizedStream(let s, _): return s
+        default: return nil
         }
     }
 }

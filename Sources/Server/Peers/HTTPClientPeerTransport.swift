@@ -69,8 +69,21 @@ final class HTTPClientPeerTransport: PeerTransport {
         let status = Int(response.status.code)
         // 204, 304 and HEAD answers have no body whatever their headers say; only a real unsized body streams.
         let bodiless = status == 204 || status == 304 || call.method == "HEAD"
-        if streamUnsized && !bodiless && response.headers.first(name: "content-length") == nil {
-            return PeerAnswer(status: status, headers: headers, body: .stream(PeerBodyStream(response.body)))
+        let length = response.headers.first(name: "content-length").flatMap { UInt64($0) }
+        if streamUnsized && !bodiless {
+            if length == nil {
+                return PeerAnswer(status: status, headers: headers, body: .stream(PeerBodyStream(response.body)))
+            }
+            // A body too large to collect (an image) passes through as it comes, its length kept.
+            if let length, length > UInt64(call.maxAnswerBytes) {
+                return PeerAnswer(
+                    status: status, headers: headers,
+                    body: .sizedStream(PeerBodyStream(response.body), length: length))
+            }
+        }
+        if streamUnsized && call.method == "HEAD", let length, length > 0 {
+            // The peer's Content-Length is the answer to a HEAD; an empty body would say 0.
+            return PeerAnswer(status: status, headers: headers, body: .sizedStream(NoBody(), length: length))
         }
         let left = budget - (ContinuousClock.now - started)
         let bytes = try await Self.collect(response.body, upTo: call.maxAnswerBytes, within: left)
@@ -142,4 +155,10 @@ final class HTTPClientPeerTransport: PeerTransport {
         if text.contains("remoteConnectionClosed") { return "the peer closed the connection" }
         return text
     }
+}
+
+/// The body of a HEAD answer: never read, since a HEAD response has none.
+private struct NoBody: ResponseStream {
+    func next() async -> [UInt8]? { nil }
+    func cancel() {}
 }

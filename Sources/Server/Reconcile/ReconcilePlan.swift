@@ -23,9 +23,11 @@ enum ReconcileAction: Sendable, Equatable {
 
 enum ReconcilePlan {
     /// Decides per row; kernel attachments without a row are unmanaged and never touched.
-    static func actions(rows: [AttachmentRow], kernel: KernelView, presentDevices: Set<DeviceNumber>)
-        -> [ReconcileAction]
-    {
+    /// `attachOnce`: the filter types whose attach takes state only the kernel holds (cow's
+    /// snapshot): never attached here, since a new attach would silently be a different snapshot.
+    static func actions(
+        rows: [AttachmentRow], kernel: KernelView, presentDevices: Set<DeviceNumber>, attachOnce: Set<String> = []
+    ) -> [ReconcileAction] {
         rows.compactMap { row in
             switch kernel {
             case .unavailable(let reason):
@@ -44,12 +46,20 @@ enum ReconcilePlan {
                     if row.phase == .attached && row.error == nil { return nil }
                     return .markAttached(id: row.id, attachedAt: inKernel.attachedAt)
                 }
+                if attachOnce.contains(row.filter) {
+                    let reason = row.phase == .pending ? neverTaken : lost
+                    return row.phase == .failed && row.error == reason ? nil : .markFailed(id: row.id, reason: reason)
+                }
                 if presentDevices.contains(row.dev) { return .attach(id: row.id) }
                 if row.phase == .waitingDevice { return nil }
                 return .markWaiting(id: row.id)
             }
         }
     }
+
+    static let lost = "snapshot lost (reboot, module unload or device removal): detach it and take a new one"
+    static let neverTaken =
+        "the snapshot was never taken (dmfltd stopped during the take): detach it and take a new one"
 
     /// Kernel attachments no row claims, whatever the row's phase.
     static func unmanaged(rows: [AttachmentRow], kernel: [KernelAttachment]) -> [KernelAttachment] {

@@ -25,6 +25,8 @@ struct AttachmentRow: Sendable, Equatable {
     var attachedAt: Date?
     /// The device the attachment was made for (DeviceIdentity); nil until a device was seen at `dev`.
     var deviceIdentity: String? = nil
+    /// A store file dmflt created for this attachment (cow's diff storage), removed when the row goes.
+    var createdFile: String? = nil
 
     /// Two rows ask for the same thing when device, filter and validated options agree.
     func hasSameSpec(as other: AttachmentRow) -> Bool {

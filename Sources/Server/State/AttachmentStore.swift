@@ -69,14 +69,14 @@ final class AttachmentStore: Sendable {
             try db.execute(
                 sql: """
                     INSERT INTO attachment (id, dev_major, dev_minor, device_path, device_name, filter, options,
-                        kernel_options, created_at, phase, error, attached_at, device_identity)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        kernel_options, created_at, phase, error, attached_at, device_identity, created_file)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     row.id, row.dev.major, row.dev.minor, row.devicePath, row.deviceName, row.filter,
                     JSONValue.object(row.options).canonicalText, row.kernelOptions,
                     row.createdAt.timeIntervalSince1970, row.phase.rawValue, row.error,
-                    row.attachedAt?.timeIntervalSince1970, row.deviceIdentity,
+                    row.attachedAt?.timeIntervalSince1970, row.deviceIdentity, row.createdFile,
                 ])
             return .inserted
         }
@@ -117,6 +117,16 @@ final class AttachmentStore: Sendable {
         try write { db in
             try db.execute(
                 sql: "UPDATE attachment SET device_identity = ? WHERE id = ?", arguments: [identity, id])
+        }
+    }
+
+    /// The attach text once the daemon has prepared the attachment's stores (their MAJOR:MINOR
+    /// added), and the store file it makes, recorded before the file is made.
+    func setPrepared(id: String, kernelOptions: String, createdFile: String?) throws {
+        try write { db in
+            try db.execute(
+                sql: "UPDATE attachment SET kernel_options = ?, created_file = ? WHERE id = ?",
+                arguments: [kernelOptions, createdFile, id])
         }
     }
 
@@ -167,7 +177,8 @@ final class AttachmentStore: Sendable {
             createdAt: Date(timeIntervalSince1970: createdAt), phase: AttachmentPhase(rawValue: phase) ?? .pending,
             error: optional(r, "error", String.self),
             attachedAt: attachedAt.map(Date.init(timeIntervalSince1970:)),
-            deviceIdentity: optional(r, "device_identity", String.self))
+            deviceIdentity: optional(r, "device_identity", String.self),
+            createdFile: optional(r, "created_file", String.self))
     }
 
     /// A column's value, NULL when the row has no such column.

@@ -30,6 +30,10 @@ enum StateMigrations {
             // Rows from before keep NULL: their device is identified the next time it is seen.
             try db.execute(sql: "ALTER TABLE attachment ADD COLUMN device_identity TEXT")
         }
+        m.registerMigration("v3-created-file") { db in
+            // A store file (cow's diff storage) dmflt made for the attachment, removed when it goes.
+            try db.execute(sql: "ALTER TABLE attachment ADD COLUMN created_file TEXT")
+        }
         return m
     }
 }

@@ -38,7 +38,7 @@ enum CbtChanges {
             throw FilterOperationError(
                 type: "generation-changed", status: 409, title: "Generation changed",
                 detail:
-                    "The map is generation \(head.generation) (since \(CbtTime.rfc3339(nanoseconds: head.generationNs))), not \(expected): continuity was lost (attach, reset, resize or sequence wrap), so take a full backup."
+                    "The map is generation \(head.generation) (since \(KernelTime.rfc3339(nanoseconds: head.generationNs))), not \(expected): continuity was lost (attach, reset, resize or sequence wrap), so take a full backup."
             )
         }
         guard since <= head.sequence else {

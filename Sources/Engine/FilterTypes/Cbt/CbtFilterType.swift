@@ -43,7 +43,7 @@ public struct CbtFilterType: FilterType {
         let fields: [String: JSONValue] = [
             "generation": .string(generation),
             "generationReason": .string(reason),
-            "generationTime": .string(CbtTime.rfc3339(nanoseconds: try words.uint64("generation_ns"))),
+            "generationTime": .string(KernelTime.rfc3339(nanoseconds: try words.uint64("generation_ns"))),
             "sequence": .int(Int64(clamping: sequence)),
             "blockSize": .int(Int64(clamping: try words.uint64("block_size"))),
             "blocks": .int(Int64(clamping: try words.uint64("blocks"))),

@@ -33,7 +33,7 @@ enum CbtMarks {
             return .object([
                 "generation": .string(generation),
                 "sequence": .int(Int64(clamping: try words.uint64("sequence"))),
-                "time": .string(CbtTime.rfc3339(nanoseconds: try words.uint64("time"))),
+                "time": .string(KernelTime.rfc3339(nanoseconds: try words.uint64("time"))),
             ])
         } catch {
             throw .malformedReply("cbt's mark reply '\(reply)' cannot be read: \(error.reason)")

@@ -1,7 +1,7 @@
-// CbtTime: the kernel's CLOCK_REALTIME nanoseconds as the RFC 3339 time cbt's answers show.
+// KernelTime: the kernel's CLOCK_REALTIME nanoseconds as the RFC 3339 times filter statuses show.
 import Foundation
 
-enum CbtTime {
+enum KernelTime {
     static func rfc3339(nanoseconds: UInt64) -> String {
         var style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
         style.timeZone = TimeZone(identifier: "UTC")!
