@@ -81,6 +81,41 @@ final class GatedLines: ResponseStream {
         await peer.stop()
     }
 
+    /// A file answer larger than the forwarder collects (cow's image) crosses as a stream with its
+    /// length, byte for byte; a Range and a HEAD cross with their headers.
+    @Test func aLargeFileAnswerIsForwardedAsASizedStreamWithItsRangeAndHead() async throws {
+        let size = PeerCall.defaultMaxAnswerBytes + 3 * 65536 + 17
+        let path = NSTemporaryDirectory() + "dmflt-forward-\(UUID().uuidString)"
+        let bytes = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 9) }
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        defer { unlink(path) }
+        let file = FileBody(path: path, size: UInt64(size), contentType: "application/octet-stream")
+        let peer = try server { r in try FileRangeResponse.respond(file, r) }
+        let (a, transport) = try forwarder(to: "http://127.0.0.1:\(peer.port)", timeout: 5)
+        let whole = try await a(Request(method: "GET", path: "/v1/hosts/b/attachments/x/image"))
+        #expect(whole.status == 200 && whole.headers["Accept-Ranges"] == "bytes")
+        guard case .sizedStream(_, let length) = whole.body else {
+            Issue.record("a large sized answer must pass through as a sized stream")
+            return
+        }
+        #expect(length == UInt64(size))
+        #expect(await collect(whole.body) == bytes)
+        var ranged = Request(method: "GET", path: "/v1/hosts/b/attachments/x/image")
+        ranged.headers.set("Range", "bytes=65536-65635")
+        let part = try await a(ranged)
+        #expect(part.status == 206 && part.headers["Content-Range"] == "bytes 65536-65635/\(size)")
+        #expect(await collect(part.body) == Array(bytes[65536..<65636]))
+        let head = try await a(Request(method: "HEAD", path: "/v1/hosts/b/attachments/x/image"))
+        #expect(head.status == 200)
+        guard case .sizedStream(_, let headLength) = head.body else {
+            Issue.record("a HEAD answer must keep the peer's length")
+            return
+        }
+        #expect(headLength == UInt64(size))
+        await transport.shutdown()
+        await peer.stop()
+    }
+
     /// The peer budget bounds the answer's head, not a watch stream: lines keep crossing after it.
     @Test func streamOutlivesThePeerTimeout() async throws {
         let lines = GatedLines((1...4).map { "{\"n\":\($0)}\n" })
