@@ -78,14 +78,27 @@ noinline notrace void dm_filter_submit_bio(struct bio *bio)
 }
 EXPORT_SYMBOL_GPL(dm_filter_submit_bio);
 
-/* Called under RCU (in the hook) or dmf_srcu (redirected). */
-enum dm_filter_verdict dmf_run_chain(struct dmf_device *d, struct bio *bio)
+/*
+ * Runs the filters of d after `after` (all of them when NULL). Called under RCU (in the
+ * hook) or dmf_srcu (redirected, or a held bio handed on).
+ */
+enum dm_filter_verdict dmf_run_chain_after(struct dmf_device *d, struct dmf_attachment *after,
+					   struct bio *bio)
 {
 	struct dmf_attachment *a, *before;
+	enum dm_filter_verdict v;
+	bool started = !after;
 
 	list_for_each_entry_rcu(a, &d->chain, device_entry, true) {
-		if (a->filter.type->submit_bio(&a->filter, bio) == DM_FILTER_PASS)
+		if (!started) {
+			started = a == after;
 			continue;
+		}
+		v = a->filter.type->submit_bio(&a->filter, bio);
+		if (v == DM_FILTER_PASS)
+			continue;
+		if (v == DM_FILTER_HOLD)
+			return v;	/* it goes on later: nobody skipped it */
 		/* the bio is no longer ours to touch: tell the filters that passed it */
 		list_for_each_entry_rcu(before, &d->chain, device_entry, true) {
 			if (before == a)
@@ -95,8 +108,31 @@ enum dm_filter_verdict dmf_run_chain(struct dmf_device *d, struct bio *bio)
 		}
 		return DM_FILTER_SKIP;
 	}
+	/* `after` left the chain: what followed it can no longer be told apart */
 	return DM_FILTER_PASS;
 }
+
+enum dm_filter_verdict dmf_run_chain(struct dmf_device *d, struct bio *bio)
+{
+	return dmf_run_chain_after(d, NULL, bio);
+}
+
+/*
+ * Hands on a bio f held: the filters after f see it, then the device. When f has
+ * already left the chain (its ->detach hands on what it still holds) the bio goes
+ * straight to the device.
+ */
+void dm_filter_pass_on(struct dm_filter *f, struct bio *bio)
+{
+	struct dmf_attachment *self = container_of(f, struct dmf_attachment, filter);
+	int idx = srcu_read_lock(&dmf_srcu);
+	struct dmf_device *d = dmf_device_lookup(bio->bi_bdev);
+
+	if (!d || dmf_run_chain_after(d, self, bio) == DM_FILTER_PASS)
+		dm_filter_submit_bio(bio);
+	srcu_read_unlock(&dmf_srcu, idx);
+}
+EXPORT_SYMBOL_GPL(dm_filter_pass_on);
 
 /* Runs instead of submit_bio_noacct() for bios of devices with a filter that may sleep. */
 static void notrace dmf_filter_submit(struct bio *bio)
@@ -131,7 +167,7 @@ static void notrace dmf_ftrace_handler(unsigned long ip, unsigned long parent_ip
 	d = dmf_device_lookup(bio->bi_bdev);
 	if (d && !READ_ONCE(d->atomic))
 		ftrace_instruction_pointer_set(fregs, (unsigned long)dmf_filter_submit);
-	else if (d && dmf_run_chain(d, bio) == DM_FILTER_SKIP)
+	else if (d && dmf_run_chain(d, bio) != DM_FILTER_PASS)
 		ftrace_instruction_pointer_set(fregs, (unsigned long)dmf_bio_taken);
 	rcu_read_unlock();
 }
