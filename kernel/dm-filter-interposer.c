@@ -82,8 +82,8 @@ EXPORT_SYMBOL_GPL(dm_filter_submit_bio);
  * Runs the filters of d after `after` (all of them when NULL). Called under RCU (in the
  * hook) or dmf_srcu (redirected, or a held bio handed on).
  */
-enum dm_filter_verdict dmf_run_chain_after(struct dmf_device *d, struct dmf_attachment *after,
-					   struct bio *bio)
+static enum dm_filter_verdict dmf_run(struct dmf_device *d, struct dmf_attachment *after,
+				      struct bio *bio, bool in_hook)
 {
 	struct dmf_attachment *a, *before;
 	enum dm_filter_verdict v;
@@ -94,6 +94,9 @@ enum dm_filter_verdict dmf_run_chain_after(struct dmf_device *d, struct dmf_atta
 			started = a == after;
 			continue;
 		}
+		/* in the hook a sleeping filter is there only because its ->passes said so */
+		if (in_hook && !(a->filter.type->features & DM_FILTER_TYPE_ATOMIC))
+			continue;
 		v = a->filter.type->submit_bio(&a->filter, bio);
 		if (v == DM_FILTER_PASS)
 			continue;
@@ -112,9 +115,31 @@ enum dm_filter_verdict dmf_run_chain_after(struct dmf_device *d, struct dmf_atta
 	return DM_FILTER_PASS;
 }
 
+enum dm_filter_verdict dmf_run_chain_after(struct dmf_device *d, struct dmf_attachment *after,
+					   struct bio *bio)
+{
+	return dmf_run(d, after, bio, false);
+}
+
 enum dm_filter_verdict dmf_run_chain(struct dmf_device *d, struct bio *bio)
 {
-	return dmf_run_chain_after(d, NULL, bio);
+	return dmf_run(d, NULL, bio, false);
+}
+
+/* Under RCU in the hook: whether every sleeping filter of d would pass bio untouched. */
+static bool notrace dmf_sleepers_pass(struct dmf_device *d, struct bio *bio)
+{
+	struct dmf_attachment *a;
+
+	list_for_each_entry_rcu(a, &d->chain, device_entry, true) {
+		const struct dm_filter_type *type = a->filter.type;
+
+		if (type->features & DM_FILTER_TYPE_ATOMIC)
+			continue;
+		if (!type->passes || !type->passes(&a->filter, bio))
+			return false;
+	}
+	return true;
 }
 
 /*
@@ -165,9 +190,9 @@ static void notrace dmf_ftrace_handler(unsigned long ip, unsigned long parent_ip
 	bio = (struct bio *)ftrace_get_regs(fregs)->di;
 	rcu_read_lock();
 	d = dmf_device_lookup(bio->bi_bdev);
-	if (d && !READ_ONCE(d->atomic))
+	if (d && !READ_ONCE(d->atomic) && !dmf_sleepers_pass(d, bio))
 		ftrace_instruction_pointer_set(fregs, (unsigned long)dmf_filter_submit);
-	else if (d && dmf_run_chain(d, bio) != DM_FILTER_PASS)
+	else if (d && dmf_run(d, NULL, bio, true) != DM_FILTER_PASS)
 		ftrace_instruction_pointer_set(fregs, (unsigned long)dmf_bio_taken);
 	rcu_read_unlock();
 }

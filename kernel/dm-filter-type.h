@@ -77,6 +77,13 @@ struct dm_filter_type {
 	int (*may_detach)(struct dm_filter *f);
 	void (*detach)(struct dm_filter *f);
 	enum dm_filter_verdict (*submit_bio)(struct dm_filter *f, struct bio *bio);
+	/*
+	 * optional, for sleeping types: whether ->submit_bio would pass this bio untouched,
+	 * answered in atomic context without side effects. When every sleeping filter of a
+	 * device says so, the chain runs in the hook as an atomic one does, without them:
+	 * no redirect for the bios they have nothing to do with.
+	 */
+	bool (*passes)(struct dm_filter *f, struct bio *bio);
 	/* optional: a filter later in the chain skipped a bio this filter passed */
 	void (*bio_skipped)(struct dm_filter *f);
 	/* one line of space-separated name=value words */

@@ -153,6 +153,16 @@ static sector_t cow_chunk_sectors(struct cow *c)
 	return (sector_t)1 << c->shift;
 }
 
+/*
+ * A chunk's slot + 1, or 0 while it is not copied. Pairs with the store-release in
+ * cow_copy_done(): who sees the slot sees the copy complete in the diff storage.
+ */
+static u32 cow_slot(struct cow *c, u64 chunk)
+{
+	/* acquire: pairs with the release of a completed copy */
+	return smp_load_acquire(&c->slots[chunk]);
+}
+
 static bool cow_stopped(enum cow_state s)
 {
 	return s >= COW_OVERFLOWED;
@@ -309,13 +319,13 @@ static enum dm_filter_verdict cow_write_chunk(struct cow *c, struct bio *bio, u6
 	struct cow_busy *b, *new = NULL;
 	bool start = false;
 
-	if (smp_load_acquire(&c->slots[chunk]))
+	if (cow_slot(c, chunk))
 		return DM_FILTER_PASS;
 	if (!nowait)
 		new = kmalloc(sizeof(*new), GFP_NOIO | __GFP_NORETRY | __GFP_NOWARN);
 
 	spin_lock_irq(&c->lock);
-	if (cow_stopped(c->state) || smp_load_acquire(&c->slots[chunk]))
+	if (cow_stopped(c->state) || cow_slot(c, chunk))
 		goto pass;
 	b = cow_busy_find(c, chunk);
 	if (nowait)
@@ -378,7 +388,7 @@ static enum dm_filter_verdict cow_write(struct cow *c, struct bio *bio)
 		if (first == last || bio_end_sector(bio) <= ((first + 1) << c->shift))
 			return cow_write_chunk(c, bio, first);
 		for (i = first; i <= last; i++)
-			if (!smp_load_acquire(&c->slots[i]))
+			if (!cow_slot(c, i))
 				break;
 		if (i > last)
 			return DM_FILTER_PASS;
@@ -406,6 +416,28 @@ static bool cow_changes_data(struct bio *bio)
 	default:
 		return false;
 	}
+}
+
+/* Atomic and without side effects: reads, stopped snapshots, writes to copied chunks. */
+static bool cow_passes(struct dm_filter *f, struct bio *bio)
+{
+	struct cow *c = f->private;
+	enum cow_state state = READ_ONCE(c->state);
+	sector_t start = bio->bi_iter.bi_sector, end;
+	u64 i, last;
+
+	if (cow_stopped(state) || !cow_changes_data(bio))
+		return true;
+	if (state == COW_TAKING)
+		return false;
+	if (start >= c->dev_sectors)
+		return true;
+	end = min(bio_end_sector(bio), c->dev_sectors);
+	last = (end - 1) >> c->shift;
+	for (i = start >> c->shift; i <= last; i++)
+		if (!cow_slot(c, i))
+			return false;
+	return true;	/* a copied chunk stays copied */
 }
 
 static enum dm_filter_verdict cow_submit_bio(struct dm_filter *f, struct bio *bio)
@@ -498,7 +530,7 @@ static void cow_image_read_chunk(struct cow *c, struct bio *bio)
 
 	if (cow_stopped(READ_ONCE(c->state)))
 		goto eio;
-	slot = smp_load_acquire(&c->slots[chunk]);
+	slot = cow_slot(c, chunk);
 	if (slot)
 		goto from_diff;
 
@@ -509,7 +541,7 @@ static void cow_image_read_chunk(struct cow *c, struct bio *bio)
 		kfree(new);
 		goto eio;
 	}
-	slot = smp_load_acquire(&c->slots[chunk]);
+	slot = cow_slot(c, chunk);
 	if (slot) {
 		spin_unlock_irq(&c->lock);
 		kfree(new);
@@ -975,6 +1007,7 @@ static struct dm_filter_type cow_filter_type = {
 	.may_detach = cow_may_detach,
 	.detach = cow_detach,
 	.submit_bio = cow_submit_bio,
+	.passes = cow_passes,
 	.status = cow_status,
 	.message = cow_message,
 };
