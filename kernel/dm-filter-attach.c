@@ -24,6 +24,8 @@ LIST_HEAD(dmf_attachments);
 static DEFINE_MUTEX(dmf_class_lock);
 static struct class_interface dmf_block_interface;
 static bool dmf_block_interface_registered;
+/* The task inside a type's ->attach or ->detach: a disk it deletes is not ours to drop. */
+static struct task_struct *dmf_type_op_task;
 
 static bool dmf_bdev_dead(struct block_device *bdev)
 {
@@ -80,7 +82,9 @@ static void dmf_attachment_destroy(struct dmf_attachment *a)
 	/* chains entered before now, in the hook (RCU) or redirected (SRCU), are done */
 	dmf_drain();
 	synchronize_rcu();
+	WRITE_ONCE(dmf_type_op_task, current);
 	type->detach(&a->filter);
+	WRITE_ONCE(dmf_type_op_task, NULL);
 	type->attachments--;
 	put_device(&a->filter.bdev->bd_device);
 	kfree(a);
@@ -97,6 +101,19 @@ static void dmf_block_device_removed(struct device *dev, struct class_interface 
 {
 	struct block_device *bdev = dev_to_bdev(dev);
 	struct dmf_attachment *a, *next;
+	bool filtered;
+
+	/*
+	 * Most disks that go have no filter: leave them without the registry mutex, which a
+	 * type may hold while it adds or deletes a disk of its own (cow's image) and so waits
+	 * for the class mutex our caller holds. A disk a type's own ->attach or ->detach
+	 * deletes is reaped by the next control call if it had filters.
+	 */
+	rcu_read_lock();
+	filtered = dmf_device_lookup(bdev);
+	rcu_read_unlock();
+	if (!filtered || READ_ONCE(dmf_type_op_task) == current)
+		return;
 
 	mutex_lock(&dm_filter_lock);
 	list_for_each_entry_safe(a, next, &dmf_attachments, all_entry) {
@@ -104,6 +121,7 @@ static void dmf_block_device_removed(struct device *dev, struct class_interface 
 			continue;
 		DMINFO("%s: dropping filter of removed device %u:%u", a->filter.type->name,
 		       MAJOR(a->filter.dev), MINOR(a->filter.dev));
+		a->filter.removed = true;
 		dmf_attachment_destroy(a);
 	}
 	mutex_unlock(&dm_filter_lock);
@@ -217,7 +235,9 @@ static int dmf_attach_locked(struct block_device *bdev, dev_t dev, const char *t
 	a->filter.dev = dev;
 	a->device = d;
 	a->attached_ns = ktime_get_real_ns();
+	WRITE_ONCE(dmf_type_op_task, current);
 	r = type->attach(&a->filter, argc, argv);
+	WRITE_ONCE(dmf_type_op_task, NULL);
 	kfree(argv);
 	if (r) {
 		DMERR("%s: attach to %u:%u: %s", type_name, MAJOR(dev), MINOR(dev),
@@ -236,6 +256,12 @@ static int dmf_attach_locked(struct block_device *bdev, dev_t dev, const char *t
 	list_add_tail_rcu(&a->device_entry, &d->chain);
 	if (new_device)
 		dmf_device_publish(d);
+	if (type->attached) {
+		/* every bio that entered the chain before the link has left it */
+		dmf_drain();
+		synchronize_rcu();
+		type->attached(&a->filter);
+	}
 	return 0;
 
 bad_device:
@@ -280,9 +306,37 @@ int dmf_detach(dev_t dev, const char *type_name)
 	a = dmf_attachment_find(dev, type_name);
 	if (!a)
 		return -ENXIO;
+	if (a->filter.type->may_detach) {
+		int r = a->filter.type->may_detach(&a->filter);
+
+		if (r)
+			return r;
+	}
 	dmf_attachment_destroy(a);
 	return 0;
 }
+
+/* Called from a type's op, with dm_filter_lock held (attach, message, ...). */
+int dm_filter_peer_message(struct dm_filter *f, const char *type, unsigned int argc, char **argv,
+			   char *reply, size_t len)
+{
+	struct dmf_attachment *a;
+	struct dm_filter_out out = { .buf = reply, .room = len };
+	int r;
+
+	lockdep_assert_held(&dm_filter_lock);
+	if (!len)
+		return -EINVAL;
+	a = dmf_attachment_find(f->dev, type);
+	if (!a || a->filter.bdev != f->bdev || &a->filter == f)
+		return -ENXIO;
+	if (!a->filter.type->message)
+		return -EINVAL;
+	r = a->filter.type->message(&a->filter, argc, argv, &out);
+	reply[min(out.used, len - 1)] = '\0';
+	return r;
+}
+EXPORT_SYMBOL_GPL(dm_filter_peer_message);
 
 int dmf_attachments_init(void)
 {

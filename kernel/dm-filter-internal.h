@@ -64,6 +64,8 @@ void dmf_device_publish(struct dmf_device *d);
 void dmf_device_unpublish(struct dmf_device *d);
 void dmf_drain(void);
 enum dm_filter_verdict dmf_run_chain(struct dmf_device *d, struct bio *bio);
+enum dm_filter_verdict dmf_run_chain_after(struct dmf_device *d, struct dmf_attachment *after,
+					   struct bio *bio);
 int dmf_hook_enable(void);
 void dmf_hook_exit(void);
 

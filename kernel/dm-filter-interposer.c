@@ -78,14 +78,30 @@ noinline notrace void dm_filter_submit_bio(struct bio *bio)
 }
 EXPORT_SYMBOL_GPL(dm_filter_submit_bio);
 
-/* Called under RCU (in the hook) or dmf_srcu (redirected). */
-enum dm_filter_verdict dmf_run_chain(struct dmf_device *d, struct bio *bio)
+/*
+ * Runs the filters of d after `after` (all of them when NULL). Called under RCU (in the
+ * hook) or dmf_srcu (redirected, or a held bio handed on).
+ */
+static enum dm_filter_verdict dmf_run(struct dmf_device *d, struct dmf_attachment *after,
+				      struct bio *bio, bool in_hook)
 {
 	struct dmf_attachment *a, *before;
+	enum dm_filter_verdict v;
+	bool started = !after;
 
 	list_for_each_entry_rcu(a, &d->chain, device_entry, true) {
-		if (a->filter.type->submit_bio(&a->filter, bio) == DM_FILTER_PASS)
+		if (!started) {
+			started = a == after;
 			continue;
+		}
+		/* in the hook a sleeping filter is there only because its ->passes said so */
+		if (in_hook && !(a->filter.type->features & DM_FILTER_TYPE_ATOMIC))
+			continue;
+		v = a->filter.type->submit_bio(&a->filter, bio);
+		if (v == DM_FILTER_PASS)
+			continue;
+		if (v == DM_FILTER_HOLD)
+			return v;	/* it goes on later: nobody skipped it */
 		/* the bio is no longer ours to touch: tell the filters that passed it */
 		list_for_each_entry_rcu(before, &d->chain, device_entry, true) {
 			if (before == a)
@@ -95,8 +111,53 @@ enum dm_filter_verdict dmf_run_chain(struct dmf_device *d, struct bio *bio)
 		}
 		return DM_FILTER_SKIP;
 	}
+	/* `after` left the chain: what followed it can no longer be told apart */
 	return DM_FILTER_PASS;
 }
+
+enum dm_filter_verdict dmf_run_chain_after(struct dmf_device *d, struct dmf_attachment *after,
+					   struct bio *bio)
+{
+	return dmf_run(d, after, bio, false);
+}
+
+enum dm_filter_verdict dmf_run_chain(struct dmf_device *d, struct bio *bio)
+{
+	return dmf_run(d, NULL, bio, false);
+}
+
+/* Under RCU in the hook: whether every sleeping filter of d would pass bio untouched. */
+static bool notrace dmf_sleepers_pass(struct dmf_device *d, struct bio *bio)
+{
+	struct dmf_attachment *a;
+
+	list_for_each_entry_rcu(a, &d->chain, device_entry, true) {
+		const struct dm_filter_type *type = a->filter.type;
+
+		if (type->features & DM_FILTER_TYPE_ATOMIC)
+			continue;
+		if (!type->passes || !type->passes(&a->filter, bio))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Hands on a bio f held: the filters after f see it, then the device. When f has
+ * already left the chain (its ->detach hands on what it still holds) the bio goes
+ * straight to the device.
+ */
+void dm_filter_pass_on(struct dm_filter *f, struct bio *bio)
+{
+	struct dmf_attachment *self = container_of(f, struct dmf_attachment, filter);
+	int idx = srcu_read_lock(&dmf_srcu);
+	struct dmf_device *d = dmf_device_lookup(bio->bi_bdev);
+
+	if (!d || dmf_run_chain_after(d, self, bio) == DM_FILTER_PASS)
+		dm_filter_submit_bio(bio);
+	srcu_read_unlock(&dmf_srcu, idx);
+}
+EXPORT_SYMBOL_GPL(dm_filter_pass_on);
 
 /* Runs instead of submit_bio_noacct() for bios of devices with a filter that may sleep. */
 static void notrace dmf_filter_submit(struct bio *bio)
@@ -129,9 +190,9 @@ static void notrace dmf_ftrace_handler(unsigned long ip, unsigned long parent_ip
 	bio = (struct bio *)ftrace_get_regs(fregs)->di;
 	rcu_read_lock();
 	d = dmf_device_lookup(bio->bi_bdev);
-	if (d && !READ_ONCE(d->atomic))
+	if (d && !READ_ONCE(d->atomic) && !dmf_sleepers_pass(d, bio))
 		ftrace_instruction_pointer_set(fregs, (unsigned long)dmf_filter_submit);
-	else if (d && dmf_run_chain(d, bio) == DM_FILTER_SKIP)
+	else if (d && dmf_run(d, NULL, bio, true) != DM_FILTER_PASS)
 		ftrace_instruction_pointer_set(fregs, (unsigned long)dmf_bio_taken);
 	rcu_read_unlock();
 }

@@ -14,6 +14,7 @@
 enum dm_filter_verdict {
 	DM_FILTER_PASS,		/* hand the bio on, unchanged, to the next filter or the device */
 	DM_FILTER_SKIP,		/* the filter owns the bio now: it completed or will resubmit it */
+	DM_FILTER_HOLD,		/* the filter keeps the bio and hands it on later (dm_filter_pass_on) */
 };
 
 /* One attachment of a filter type to a block device, as the type sees it. */
@@ -23,6 +24,11 @@ struct dm_filter {
 	dev_t dev;
 	void *private;		/* the type's own state, set by ->attach */
 	const char *error;	/* set by ->attach, ->message or ->query to explain a refusal */
+	/*
+	 * Set before ->detach when the device is being deleted: ->detach then runs under the
+	 * block class's mutex and must not add or delete a disk itself (defer that).
+	 */
+	bool removed;
 };
 
 /*
@@ -51,6 +57,11 @@ __printf(2, 3) void dm_filter_out_printf(struct dm_filter_out *out, const char *
  * once, or resubmits it with dm_filter_submit_bio() so that it is not filtered again.
  * The type's module is pinned while it has attachments. Every op but ->submit_bio and
  * ->bio_skipped runs under the registry's mutex, one at a time per host.
+ *
+ * A sleeping type may also hold a bio (DM_FILTER_HOLD): filters earlier in the chain
+ * have passed it and are not told; the type later calls dm_filter_pass_on(), from any
+ * process context, which runs the filters after it and then sends the bio to the
+ * device. A held bio must be handed on by the end of ->detach at the latest.
  */
 struct dm_filter_type {
 	const char *name;
@@ -60,8 +71,19 @@ struct dm_filter_type {
 
 	/* argv: the attach text split into words; dm_filter_parse_options() reads them */
 	int (*attach)(struct dm_filter *f, unsigned int argc, char **argv);
+	/* optional: the filter is in the chain now and sees every bio that enters it */
+	void (*attached)(struct dm_filter *f);
+	/* optional: 0, or why a detach asked for is refused (-EBUSY); device removal never asks */
+	int (*may_detach)(struct dm_filter *f);
 	void (*detach)(struct dm_filter *f);
 	enum dm_filter_verdict (*submit_bio)(struct dm_filter *f, struct bio *bio);
+	/*
+	 * optional, for sleeping types: whether ->submit_bio would pass this bio untouched,
+	 * answered in atomic context without side effects. When every sleeping filter of a
+	 * device says so, the chain runs in the hook as an atomic one does, without them:
+	 * no redirect for the bios they have nothing to do with.
+	 */
+	bool (*passes)(struct dm_filter *f, struct bio *bio);
 	/* optional: a filter later in the chain skipped a bio this filter passed */
 	void (*bio_skipped)(struct dm_filter *f);
 	/* one line of space-separated name=value words */
@@ -81,6 +103,15 @@ struct dm_filter_type {
 int dm_filter_register_type(struct dm_filter_type *type);
 void dm_filter_unregister_type(struct dm_filter_type *type);
 void dm_filter_submit_bio(struct bio *bio);
+void dm_filter_pass_on(struct dm_filter *f, struct bio *bio);
+
+/*
+ * Sends a message to the attachment of type `type` on f's device, from a type's op (the
+ * registry mutex is held). The reply text, NUL-terminated, goes to reply (at most len
+ * bytes). -ENXIO when the device has no such attachment.
+ */
+int dm_filter_peer_message(struct dm_filter *f, const char *type, unsigned int argc, char **argv,
+			   char *reply, size_t len);
 
 /*
  * The shared option parser: every type reads its attach words, "name=value", the same

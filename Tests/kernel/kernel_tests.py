@@ -1442,6 +1442,362 @@ def test_cbt_map_of_1tib_null_blk_with_200000_random_writes(s):
               t_changes, t_map))
 
 
+# ---------------------------------------------------------------- cow
+
+COW_WORDS = ["state", "taken_at", "chunk_size", "device_size", "chunks", "copied_chunks",
+             "diff_storage", "diff_storage_limit", "diff_storage_used", "image", "image_dev",
+             "image_openers", "cbt_sequence", "cbt_generation", "error"]
+COW_CHUNK = 65536
+
+
+def majmin(path):
+    rdev = os.stat(path).st_rdev
+    return "%d:%d" % (os.major(rdev), os.minor(rdev))
+
+
+def cow(dev):
+    return dmf.status(dev, "cow")["words"]
+
+
+def cow_images():
+    return sorted(glob.glob("/dev/dmflt-cow-*"))
+
+
+def cow_detach(dev):
+    """Detach, waiting out udev's probe of a new image (an open image refuses detach)."""
+    for _ in range(100):
+        try:
+            dmf.detach(dev, "cow")
+            return
+        except dmf.FilterError as e:
+            if e.errno != errno.EBUSY:
+                raise
+            time.sleep(0.02)
+    dmf.detach(dev, "cow")
+
+
+def cow_take(s, path, diff, options=""):
+    """Attaches cow to path with diff as its diff storage; returns (dev, image path, seconds the take took)."""
+    dev = dmf.dev_of(path)
+    start = time.monotonic()
+    dmf.attach(dev, "cow", ("diff-storage=%s %s" % (majmin(diff), options)).strip())
+    took = time.monotonic() - start
+    s.later(lambda: attached(dev, "cow") and cow_detach(dev))
+    return dev, "/dev/" + cow(dev)["image"], took
+
+
+def write_pattern(path, seed, size):
+    """Deterministic bytes over [0, size) with O_DIRECT writes; returns them."""
+    data = random.Random(seed).randbytes(size)
+    step = 1 << 20
+    for off in range(0, size, step):
+        err, _ = dio(path, "write", off, min(step, size - off), data[off:off + step])
+        assert err == 0, "write at %d: %s" % (off, errno.errorcode.get(err, err))
+    return data
+
+
+def edge_writes(path, size, seed, expect):
+    """4 KiB O_DIRECT writes across every 7th chunk edge, applied to expect too."""
+    rnd = random.Random(seed)
+    for edge in range(COW_CHUNK, size, 7 * COW_CHUNK):
+        data = rnd.randbytes(4096)
+        assert dio(path, "write", edge - 2048, 4096, data)[0] == 0
+        expect[edge - 2048:edge + 2048] = data
+
+
+def check_cow_exact(s, path, diff):
+    size = int(sh("blockdev --getsize64 %s" % path).stdout)
+    a = write_pattern(path, 1, size)
+    udev_paused(s)  # the image node is devtmpfs', not udev's
+    before = cow_images()
+    dev, image, took = cow_take(s, path, diff)
+    print("    the take on %s took %.3f s" % (path, took))
+    assert os.path.exists(image) and cow_images() == sorted(before + [image]), (image, cow_images())
+    st = dmf.status(dev, "cow")
+    w = st["words"]
+    assert list(w) == COW_WORDS, st["text"]
+    chunks = -(-size // COW_CHUNK)
+    assert (w["state"], w["chunk_size"], w["device_size"], w["chunks"], w["copied_chunks"],
+            w["diff_storage"], w["diff_storage_used"], w["image_openers"], w["cbt_sequence"],
+            w["cbt_generation"], w["error"]) == (
+        "active", COW_CHUNK, size, chunks, 0, majmin(diff), 0, 0, "none", "none", "none"), w
+    assert w["diff_storage_limit"] == int(sh("blockdev --getsize64 %s" % diff).stdout), w
+    assert w["image_dev"] == majmin(image), w
+    assert abs(w["taken_at"] - time.time_ns()) < 60 * 10**9, w
+    expect = bytearray(size)
+    edge_writes(path, size, 3, expect)  # first writes: each copies the two chunks it meets
+    expect[:] = write_pattern(path, 2, size)
+    edge_writes(path, size, 4, expect)
+    assert sha_direct(image) == hashlib.sha256(a).hexdigest(), "the image is not the take"
+    assert sha_direct(path) == hashlib.sha256(expect).hexdigest(), "the original lost writes"
+    w = cow(dev)
+    assert w["copied_chunks"] == chunks and w["diff_storage_used"] == chunks * COW_CHUNK, w
+    cow_detach(dev)
+    assert not os.path.exists(image) and cow_images() == before, cow_images()
+    return dev
+
+
+def test_cow_listed_and_exact_image_on_loop(s):
+    types = {t["name"]: t for t in dmf.list_types()}
+    assert types["cow"]["version"] == (1, 0, 0), types.get("cow")
+    check_cow_exact(s, s.loop(16), s.loop(16))
+
+
+def test_cow_exact_image_on_null_blk(s):
+    check_cow_exact(s, s.nullb("dmfltcow0", 16), s.nullb("dmfltcowdiff", 16))
+
+
+def test_cow_exact_image_on_dm_linear(s):
+    loop, diff = s.loop(16), s.loop(16)
+    name = "dmflt-test-cow"
+    sh("dmsetup create %s --table '0 %d linear %s 0'" % (name, 16 << 11, loop))
+    s.later(lambda: sh("dmsetup remove %s" % name, check=False))
+    settle()
+    check_cow_exact(s, "/dev/mapper/" + name, diff)
+
+
+def files_in(root):
+    out = {}
+    for dirpath, _, names in os.walk(root):
+        for n in names:
+            if n.startswith("f"):
+                with open(os.path.join(dirpath, n), "rb") as f:
+                    out[n] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
+def test_cow_ext4_image_mounts_read_only_and_is_the_take(s):
+    loop, diff = s.loop(64), s.loop(64)
+    sh("mkfs.ext4 -q -F %s" % loop)
+    mnt, imnt = tempfile.mkdtemp(dir=SCRATCH), tempfile.mkdtemp(dir=SCRATCH)
+    sh("mount %s %s" % (loop, mnt))
+    s.later(lambda: sh("umount %s" % mnt, check=False))
+    stop, events = threading.Event(), []
+
+    def writer():
+        rnd, i = random.Random(7), 0
+        while not stop.is_set() and i < 400:
+            name, data = "f%04d" % i, rnd.randbytes(rnd.choice((4096, 65536, 200000)))
+            t0 = time.monotonic()
+            with open(os.path.join(mnt, name), "wb") as f:
+                f.write(data)
+            events.append(("create", name, hashlib.sha256(data).hexdigest(), t0, time.monotonic()))
+            if i % 3 == 2:
+                victim = "f%04d" % (i - 2)
+                t0 = time.monotonic()
+                os.unlink(os.path.join(mnt, victim))
+                events.append(("delete", victim, None, t0, time.monotonic()))
+            i += 1
+            time.sleep(0.005)
+
+    t = threading.Thread(target=writer)
+    t.start()
+    time.sleep(1.0)
+    t0 = time.monotonic()
+    dev, image, took = cow_take(s, loop, diff)
+    t1 = time.monotonic()
+    time.sleep(1.0)
+    stop.set()
+    t.join()
+    print("    the take of a mounted ext4 under a writer took %.3f s" % took)
+    sh("sync")
+    fsck = sh("fsck.ext4 -n %s" % image, check=False)
+    assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+    sh("mount -o ro %s %s" % (image, imnt))  # no noload: the freeze left no journal to replay
+    s.later(lambda: sh("umount %s" % imnt, check=False))
+    seen = files_in(imnt)
+    created = {e[1]: e for e in events if e[0] == "create"}
+    deleted = {e[1]: e for e in events if e[0] == "delete"}
+    must, absent = {}, set()
+    for name, (_, _, sha, c0, c1) in created.items():
+        d = deleted.get(name)
+        if c1 < t0 and (d is None or d[3] > t1):
+            must[name] = sha
+        if c0 > t1 or (d is not None and d[4] < t0):
+            absent.add(name)
+    assert must and absent, (len(must), len(absent))
+    for name, sha in must.items():
+        assert seen.get(name) == sha, "%s present at the take: %s in the image" % (name, seen.get(name))
+    assert not absent & set(seen), sorted(absent & set(seen))[:10]
+    print("    image: %d files of the take, %d later ones absent" % (len(must), len(absent)))
+    sh("umount %s" % imnt)
+    cow_detach(dev)
+
+
+def test_cow_overflow_keeps_every_write_and_fails_the_image(s):
+    loop, diff = s.loop(16), s.loop_with_image(1 << 20)[0]  # 16 chunks of diff storage
+    size = 16 << 20
+    write_pattern(loop, 1, size)
+    udev_paused(s)
+    dev, image, _ = cow_take(s, loop, diff)
+    b = write_pattern(loop, 2, size)
+    w = cow(dev)
+    assert (w["state"], w["error"], w["copied_chunks"], w["diff_storage_used"]) == (
+        "overflowed", "diff-storage-full", 16, 16 * COW_CHUNK), w
+    assert sha_direct(loop) == hashlib.sha256(b).hexdigest(), "a write was lost at overflow"
+    for off in (0, 20 * COW_CHUNK):
+        assert dio(image, "read", off, 4096)[0] == errno.EIO
+    assert "snapshot overflowed (diff-storage-full)" in sh("dmesg").stdout
+    cow_detach(dev)
+    assert not os.path.exists(image) and not attached(dev, "cow")
+
+
+def test_cow_fio_verify_on_original_while_image_is_read(s):
+    loop, diff = s.loop(32), s.loop(32)
+    a = write_pattern(loop, 1, 32 << 20)
+    dev, image, _ = cow_take(s, loop, diff)
+    fio = subprocess.Popen(
+        "fio --name=verify --filename=%s --rw=randwrite --bs=4k --size=32M --direct=1"
+        " --ioengine=libaio --iodepth=16 --verify=crc32c --do_verify=1 --verify_fatal=1"
+        " --runtime=5 --time_based=0 --output-format=terse" % loop,
+        shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    shas = [sha_direct(image)]
+    while fio.poll() is None and len(shas) < 3:
+        shas.append(sha_direct(image))
+    out, _ = fio.communicate()
+    assert fio.returncode == 0, out[-2000:]
+    shas.append(sha_direct(image))
+    assert set(shas) == {hashlib.sha256(a).hexdigest()}, "the image changed under writes"
+    w = cow(dev)
+    assert w["state"] == "active" and w["copied_chunks"] > 0, w
+    print("    %d full image reads during fio; %d chunks copied" % (len(shas), w["copied_chunks"]))
+
+
+def test_cow_attach_detach_50_times_under_fio_verify(s):
+    loop, diff = s.loop(64), s.loop(64)
+    dev, opts = dmf.dev_of(loop), "diff-storage=%s" % majmin(diff)
+    cycles, copied = [0], [0]
+
+    def cycle():
+        if cycles[0] >= 50:
+            time.sleep(0.1)
+            return
+        dmf.attach(dev, "cow", opts)
+        time.sleep(0.02)
+        copied[0] += cow(dev)["copied_chunks"]
+        cow_detach(dev)
+        cycles[0] += 1
+
+    fio_verify_under_churn(loop, cycle)
+    while cycles[0] < 50:
+        cycle()
+    assert not attached(dev, "cow") and not cow_images(), cow_images()
+    assert copied[0] > 0, "no copy happened under fio"
+    print("    fio verify passed over %d takes; %d chunks copied in all" % (cycles[0], copied[0]))
+
+
+def test_cow_device_removal_drops_snapshot_and_image(s):
+    img = tempfile.mktemp(dir=SCRATCH, suffix=".img")
+    with open(img, "wb") as f:
+        f.truncate(16 << 20)
+    loop = sh("losetup -f --show %s" % img).stdout.strip()
+    diff = s.loop(16)
+    dev, image, _ = cow_take(s, loop, diff)
+    assert dio(loop, "write", 0, 65536)[0] == 0
+    sh("losetup -d %s" % loop)
+    settle()
+    minor = os.minor(os.stat(loop).st_rdev)
+    fd = os.open("/dev/loop-control", os.O_RDWR)
+    try:
+        fcntl.ioctl(fd, 0x4C81, minor)  # LOOP_CTL_REMOVE
+    finally:
+        os.close(fd)
+    os.unlink(img)
+    assert not attached(dev, "cow") and not os.path.exists(image), cow_images()
+    nb, nbdiff = s.nullb("dmfltcowrm", 16), s.nullb("dmfltcowrmdiff", 16)
+    dev, image, _ = cow_take(s, nb, nbdiff)
+    assert dio(nb, "write", 0, 65536)[0] == 0
+    s.nullb_remove(nb)
+    assert not attached(dev, "cow") and not os.path.exists(image), cow_images()
+    assert "cow: dropping filter of removed device" in sh("dmesg").stdout
+    # the diff storage is closed: it opens exclusively again
+    fd = os.open(diff, os.O_RDWR | os.O_EXCL)
+    os.close(fd)
+
+
+def test_cow_bad_options_are_einval(s):
+    loop = s.loop(16, partscan=True)
+    part, diff, small = loop + "p1", s.loop(16), s.loop_with_image(32768)[0]
+    dev, before = dmf.dev_of(loop), cow_images()
+    for target, opts in (
+            (loop, ""),
+            (loop, "diff-storage=%s" % majmin(loop)),
+            (loop, "diff-storage=%s" % majmin(part)),
+            (part, "diff-storage=%s" % majmin(loop)),
+            (loop, "diff-storage=%s" % majmin(small)),
+            (loop, "diff-storage=%s diff-storage-limit=65535" % majmin(diff)),
+            (loop, "diff-storage=%s chunk-size=98304" % majmin(diff)),
+            (loop, "diff-storage=%s chunk-size=32768" % majmin(diff)),
+            (loop, "diff-storage=%s chunk-size=33554432" % majmin(diff)),
+            (loop, "diff-storage=%s bogus=1" % majmin(diff)),
+            (loop, "diff-storage=%s diff-storage=%s" % (majmin(diff), majmin(diff))),
+            (loop, "diff-storage=x")):
+        expect_errno(errno.EINVAL, raw, dmf.OP_ATTACH, dev=dmf.dev_of(target), type_name="cow",
+                     text=opts)
+        assert not attached(dmf.dev_of(target), "cow") and cow_images() == before, opts
+    assert "cow needs diff-storage=MAJOR:MINOR" in sh("dmesg").stdout
+    # nothing was left open: the diff storage opens exclusively
+    os.close(os.open(diff, os.O_RDWR | os.O_EXCL))
+    dev, image, _ = cow_take(s, loop, diff, "chunk-size=131072 diff-storage-limit=1048576")
+    w = cow(dev)
+    assert (w["chunk_size"], w["chunks"], w["diff_storage_limit"]) == (131072, 128, 1 << 20), w
+    for text in ("bogus", "invalidate now", "INVALIDATE"):
+        expect_errno(errno.EINVAL, dmf.message, dev, "cow", text)
+    assert cow(dev)["state"] == "active"
+
+
+def test_cow_detach_busy_while_image_open_until_invalidated(s):
+    loop, diff = s.loop(16), s.loop(16)
+    a = write_pattern(loop, 1, 1 << 20)
+    dev, image, _ = cow_take(s, loop, diff)
+    settle()
+    fd = os.open(image, os.O_RDONLY | os.O_DIRECT)
+    try:
+        buf = mmap.mmap(-1, 65536)
+        assert os.preadv(fd, [buf], 0) == 65536 and bytes(buf) == a[:65536]
+        assert cow(dev)["image_openers"] == 1
+        expect_errno(errno.EBUSY, dmf.detach, dev, "cow")
+        assert "cow: detach of %s refused: the image %s is open" % (
+            majmin(loop), os.path.basename(image)) in sh("dmesg").stdout
+        assert attached(dev, "cow")
+        assert dmf.message(dev, "cow", "invalidate") == ""
+        w = cow(dev)
+        assert (w["state"], w["error"]) == ("failed", "invalidated"), w
+        try:
+            os.preadv(fd, [buf], 0)
+            raise AssertionError("an invalidated image answered a read")
+        except OSError as e:
+            assert e.errno == errno.EIO, e
+        dmf.detach(dev, "cow")
+        assert not attached(dev, "cow") and not os.path.exists(image)
+        # del_gendisk leaves the disk frozen and its size 0: a read is EIO, or EOF at the size
+        try:
+            n = os.preadv(fd, [buf], 65536)
+            assert n == 0, "a deleted image answered a read of %d bytes" % n
+        except OSError as e:
+            assert e.errno == errno.EIO, e
+    finally:
+        os.close(fd)
+    assert dio(loop, "write", 0, 4096)[0] == 0
+
+
+def test_cow_with_cbt_marks_at_the_take(s):
+    loop, diff = s.loop(16), s.loop(16)
+    udev_paused(s)
+    cdev = s.attach(loop, "cbt")
+    dio(loop, "write", 0, 4096)
+    dmf.cbt_mark(dev=cdev)
+    dev, image, _ = cow_take(s, loop, diff)
+    w, c = cow(dev), cbt(cdev)
+    assert w["cbt_sequence"] == c["sequence"] == 2 and w["cbt_generation"] == c["generation"], (w, c)
+    for off, length in ((3 * COW_CHUNK, 4096), (10 * COW_CHUNK - 2048, 4096), (100 * COW_CHUNK, COW_CHUNK)):
+        assert dio(loop, "write", off, length)[0] == 0
+    ch = dmf.cbt_changes(cdev, w["cbt_sequence"])
+    assert ch["extents"] == [(3 * COW_CHUNK, COW_CHUNK), (9 * COW_CHUNK, 2 * COW_CHUNK),
+                             (100 * COW_CHUNK, COW_CHUNK)], ch["extents"]
+    assert cow(dev)["copied_chunks"] == 4
+
+
 def kmalloc_bytes():
     """Bytes in use in the kmalloc caches, from /proc/slabinfo."""
     total = 0
