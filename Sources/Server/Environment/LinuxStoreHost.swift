@@ -68,8 +68,10 @@ struct LinuxStoreHost: StoreHost {
     private static let flagsOffset = 8 + 52
 
     func attachLoop(file path: String) throws(StoreHostError) -> LoopHandle {
-        var backing = open(path, O_RDWR | Self.oDirect | O_CLOEXEC)
-        if backing < 0 && errno == EINVAL { backing = open(path, O_RDWR | O_CLOEXEC) }  // tmpfs has no O_DIRECT
+        // Direct IO keeps the copies out of the page cache, where the file system allows it; where
+        // it does not (tmpfs, an overlay on it), a loop device asked for it fails every IO.
+        let direct = Self.readsDirectly(path)
+        let backing = open(path, O_RDWR | O_CLOEXEC | (direct ? Self.oDirect : 0))
         guard backing >= 0 else { throw Self.failure("cannot open \(path)") }
         defer { _ = Glibc.close(backing) }
         let control = open("/dev/loop-control", O_RDWR | O_CLOEXEC)
@@ -90,7 +92,8 @@ struct LinuxStoreHost: StoreHost {
             config.withUnsafeMutableBytes { raw in
                 raw.storeBytes(of: UInt32(backing), toByteOffset: 0, as: UInt32.self)
                 raw.storeBytes(of: UInt32(4096), toByteOffset: 4, as: UInt32.self)
-                raw.storeBytes(of: Self.autoclear | Self.directIO, toByteOffset: Self.flagsOffset, as: UInt32.self)
+                raw.storeBytes(
+                    of: Self.autoclear | (direct ? Self.directIO : 0), toByteOffset: Self.flagsOffset, as: UInt32.self)
             }
             let done = config.withUnsafeMutableBytes { ioctl(fd, Self.loopConfigure, $0.baseAddress!) }
             if done == 0 {
@@ -107,6 +110,16 @@ struct LinuxStoreHost: StoreHost {
             if errno != EBUSY { break }
         }
         throw lastError
+    }
+
+    /// Whether an O_DIRECT read of the file's first block works (open alone succeeds on overlayfs).
+    private static func readsDirectly(_ path: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | oDirect)
+        guard fd >= 0 else { return false }
+        defer { _ = Glibc.close(fd) }
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: 4096, alignment: 4096)
+        defer { buffer.deallocate() }
+        return pread(fd, buffer, 4096, 0) >= 0
     }
 
     func close(_ handle: LoopHandle) {
