@@ -15,7 +15,7 @@ import Testing
             ("device_size", "67108864"), ("chunks", "1024"), ("copied_chunks", "10"), ("diff_storage", "7:9"),
             ("diff_storage_limit", "16777216"), ("diff_storage_used", "655360"), ("image", "dmflt-cow-3"),
             ("image_dev", "252:3"), ("image_openers", "1"), ("cbt_sequence", "none"), ("cbt_generation", "none"),
-            ("error", "none"),
+            ("error", "none"), ("warned_at", "none"), ("stopped_at", "none"),
         ]
         return words.map { "\($0.0)=\(extra[$0.0] ?? $0.1)" }.joined(separator: " ")
     }
@@ -89,9 +89,11 @@ import Testing
             s.fields == [
                 "state": .string("active"), "takenAt": .string("2023-11-14T22:13:20.500Z"), "chunkSize": .int(65536),
                 "deviceSize": .int(67_108_864), "chunks": .int(1024), "copiedChunks": .int(10),
-                "diffStorage": .object(["device": .string("7:9"), "limit": .int(16_777_216), "used": .int(655360)]),
+                "diffStorage": .object([
+                    "device": .string("7:9"), "limit": .int(16_777_216), "used": .int(655360), "warnedAt": .null,
+                ]),
                 "image": .string("dmflt-cow-3"), "imageDevice": .string("252:3"), "imageOpeners": .int(1),
-                "cbtSequence": .null, "cbtGeneration": .null, "error": .null,
+                "cbtSequence": .null, "cbtGeneration": .null, "error": .null, "stoppedAt": .null,
             ])
         #expect(
             s.metrics.map { "\($0.name)\($0.labels.map { "{\($0.value)}" }.joined()) \($0.value)" } == [
@@ -112,7 +114,7 @@ import Testing
     @Test func aStatusWithAnUnknownStateOrOddWordIsAnError() {
         for bad in [
             ["state": "paused"], ["error": "disk-on-fire"], ["cbt_sequence": "x"], ["cbt_generation": "nope"],
-            ["copied_chunks": "-1"],
+            ["copied_chunks": "-1"], ["warned_at": "soon"], ["stopped_at": ""],
         ] {
             #expect(throws: FilterStatusError.self, "\(bad)") { try cow.status(text: Self.line(bad)) }
         }
@@ -138,5 +140,46 @@ import Testing
                 #expect(error.detail.contains("is \(state) (\(why))"), "\(error.detail)")
             }
         }
+    }
+
+    @Test func eventsAreTheTakeTheWarningAndTheStopInOrderAndWatchable() throws {
+        let op = try #require(cow.operation(named: "events", method: "GET"))
+        #expect(op.watch == WatchCursor(itemsKey: "items", cursorKey: "sequence", parameter: "since"))
+        func items(_ line: String, since: String? = nil) throws -> [JSONValue] {
+            let call = FilterOperationCall(
+                device: dev, filter: "cow", query: since.map { ["since": $0] } ?? [:], body: nil,
+                control: StatusControl(text: line))
+            guard case .object(let o) = try op.handler(call).body, case .array(let list) = o["items"] else {
+                return []
+            }
+            return list
+        }
+        #expect(
+            try items(Self.line()) == [
+                .object(["sequence": .int(1), "type": .string("taken"), "time": .string("2023-11-14T22:13:20.500Z")])
+            ])
+        let stopped = Self.line([
+            "warned_at": "1700000060000000000", "stopped_at": "1700000120000000000", "state": "overflowed",
+            "error": "diff-storage-full",
+        ])
+        #expect(
+            try items(stopped, since: "1") == [
+                .object([
+                    "sequence": .int(2), "type": .string("diff-storage-80-percent"),
+                    "time": .string("2023-11-14T22:14:20.000Z"), "limit": .int(16_777_216),
+                ]),
+                .object([
+                    "sequence": .int(3), "type": .string("overflowed"), "time": .string("2023-11-14T22:15:20.000Z"),
+                    "error": .string("diff-storage-full"),
+                ]),
+            ])
+        #expect(try items(stopped, since: "3").isEmpty)
+        let s = try cow.status(text: stopped)
+        #expect(s.fields["stoppedAt"] == .string("2023-11-14T22:15:20.000Z"))
+        guard case .object(let diff) = s.fields["diffStorage"] else {
+            Issue.record("no diffStorage")
+            return
+        }
+        #expect(diff["warnedAt"] == .string("2023-11-14T22:14:20.000Z"))
     }
 }

@@ -8,7 +8,7 @@ enum KernelStatusText {
     static func cow(state: String, openers: Int, error: String? = nil) -> String {
         let why = error ?? (state == "active" ? "none" : state == "overflowed" ? "diff-storage-full" : "invalidated")
         return
-            "state=\(state) taken_at=1764633600000000000 chunk_size=65536 device_size=67108864 chunks=1024 copied_chunks=102 diff_storage=7:9 diff_storage_limit=16777216 diff_storage_used=6684672 image=dmflt-cow-0 image_dev=252:0 image_openers=\(openers) cbt_sequence=none cbt_generation=none error=\(why)"
+            "state=\(state) taken_at=1764633600000000000 chunk_size=65536 device_size=67108864 chunks=1024 copied_chunks=102 diff_storage=7:9 diff_storage_limit=16777216 diff_storage_used=6684672 image=dmflt-cow-0 image_dev=252:0 image_openers=\(openers) cbt_sequence=none cbt_generation=none error=\(why) warned_at=none stopped_at=\(state == "active" ? "none" : "1764633660000000000")"
     }
 
     static func stat(_ c: BioCounters) -> String {

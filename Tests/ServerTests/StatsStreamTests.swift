@@ -90,11 +90,12 @@ import Testing
         }
         for w in watchers { w.cancel() }
         #expect(service.streams.hubCount == 0)
-        // One STATUS per tick (the tick id), plus at most one tick in flight when the last watcher
-        // left; a sampler per watcher would have made at least 50.
+        // At most one STATUS per tick (the tick id), plus one tick in flight when the last watcher
+        // left; a sampler per watcher would have made at least 50. Fewer is right too: ticks that
+        // a loaded machine delays come closer than StatsSampler.minimumPeriod and share a reading.
         let calls = control.statusCalls
         #expect(highestID >= 5)
-        #expect(calls >= highestID)
+        #expect(calls >= 1)
         #expect(calls <= highestID + 1)
     }
 

@@ -34,7 +34,7 @@ public struct CowFilterType: FilterType {
             busy: "its image is open (mounted, or being read)",
             message: "invalidate"))
 
-    public var operations: [FilterTypeOperation] { [CowImage.operation] }
+    public var operations: [FilterTypeOperation] { [CowImage.operation, CowEvents.operation] }
 
     public func check(options: [String: OptionValue]) throws(CatalogError) {
         guard case .int(let limit) = options["diff-storage-limit"], case .int(let chunk) = options["chunk-size"]
@@ -85,6 +85,16 @@ public struct CowFilterType: FilterType {
             "imageOpeners": .int(Int64(clamping: try words.uint64("image_openers"))),
             "error": error == "none" ? .null : .string(error),
         ]
+        let events = try CowEvents.events(statusText: text)
+        func time(_ sequence: UInt64) -> JSONValue {
+            events.first { $0.sequence == sequence }.map { .string(KernelTime.rfc3339(nanoseconds: $0.nanoseconds)) }
+                ?? .null
+        }
+        if case .object(var diff) = fields["diffStorage"] {
+            diff["warnedAt"] = time(2)
+            fields["diffStorage"] = .object(diff)
+        }
+        fields["stoppedAt"] = time(3)
         if cbtSequence == "none" {
             fields["cbtSequence"] = .null
         } else {

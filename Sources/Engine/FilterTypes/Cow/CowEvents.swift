@@ -1,0 +1,69 @@
+// CowEvents: GET .../events: what happened to a snapshot (taken, diff storage 80 % used, overflowed or failed), watchable.
+import Foundation
+
+enum CowEvents {
+    /// Each event happens at most once per snapshot, so its sequence is fixed: 1 taken, 2 the
+    /// diff storage reached 80 % of its limit, 3 the snapshot stopped (overflowed or failed).
+    static let operation = FilterTypeOperation(
+        name: "events", method: "GET",
+        summary:
+            "What happened to the snapshot, oldest first: taken (1), diff storage 80 % used (2), overflowed or failed (3); ?since=SEQUENCE for newer ones only, ?watch=true to be told as they happen.",
+        parameters: ["since"], watch: WatchCursor(itemsKey: "items", cursorKey: "sequence", parameter: "since")
+    ) { call throws(FilterOperationError) in
+        let since = try call.unsignedParameter("since") ?? 0
+        let text: String
+        do throws(FilterControlError) {
+            text = try call.control.status(device: call.device, filter: call.filter).text
+        } catch {
+            throw .kernel(error)
+        }
+        do throws(FilterStatusError) {
+            let items = try events(statusText: text).filter { $0.sequence > since }.map(\.json)
+            return FilterOperationResult(body: .object(["items": .array(items)]))
+        } catch {
+            throw .malformedReply(error.description)
+        }
+    }
+
+    struct Event: Equatable {
+        var sequence: UInt64
+        var type: String
+        var nanoseconds: UInt64
+        var fields: [String: JSONValue] = [:]
+
+        var json: JSONValue {
+            var o = fields
+            o["sequence"] = .int(Int64(sequence))
+            o["type"] = .string(type)
+            o["time"] = .string(KernelTime.rfc3339(nanoseconds: nanoseconds))
+            return .object(o)
+        }
+    }
+
+    static func events(statusText: String) throws(FilterStatusError) -> [Event] {
+        let words = try StatusWords(statusText, filter: "cow")
+        var list = [Event(sequence: 1, type: "taken", nanoseconds: try words.uint64("taken_at"))]
+        if let warned = try instant(words, "warned_at") {
+            list.append(
+                Event(
+                    sequence: 2, type: "diff-storage-80-percent", nanoseconds: warned,
+                    fields: ["limit": .int(Int64(clamping: try words.uint64("diff_storage_limit")))]))
+        }
+        if let stopped = try instant(words, "stopped_at") {
+            list.append(
+                Event(
+                    sequence: 3, type: try words.string("state"), nanoseconds: stopped,
+                    fields: ["error": .string(try words.string("error"))]))
+        }
+        return list
+    }
+
+    private static func instant(_ words: StatusWords, _ name: String) throws(FilterStatusError) -> UInt64? {
+        let text = try words.string(name)
+        if text == "none" { return nil }
+        guard let n = UInt64(text) else {
+            throw FilterStatusError(filter: "cow", reason: "'\(name)=\(text)' is neither a time nor none")
+        }
+        return n
+    }
+}
