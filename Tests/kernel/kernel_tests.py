@@ -1678,12 +1678,14 @@ def test_cow_attach_detach_50_times_under_fio_verify(s):
         cow_detach(dev)
         cycles[0] += 1
 
-    fio_verify_under_churn(loop, cycle)
-    while cycles[0] < 50:
-        cycle()
+    runs = 0
+    while cycles[0] < 50:  # every take under a running fio: as many fio runs as that needs
+        fio_verify_under_churn(loop, cycle)
+        runs += 1
     assert not attached(dev, "cow") and not cow_images(), cow_images()
     assert copied[0] > 0, "no copy happened under fio"
-    print("    fio verify passed over %d takes; %d chunks copied in all" % (cycles[0], copied[0]))
+    print("    fio verify passed over %d takes in %d fio runs; %d chunks copied in all" % (
+        cycles[0], runs, copied[0]))
 
 
 def test_cow_device_removal_drops_snapshot_and_image(s):
