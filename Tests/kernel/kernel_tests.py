@@ -1798,6 +1798,8 @@ def test_cow_with_cbt_marks_at_the_take(s):
     assert ch["extents"] == [(3 * COW_CHUNK, COW_CHUNK), (9 * COW_CHUNK, 2 * COW_CHUNK),
                              (100 * COW_CHUNK, COW_CHUNK)], ch["extents"]
     assert cow(dev)["copied_chunks"] == 4
+    assert sh("rmmod dm_flt_cow", check=False).returncode != 0, "dm_flt_cow unloaded while attached"
+    assert attached(dev, "cow")
 
 
 def kmalloc_bytes():
