@@ -103,10 +103,14 @@ struct cow_image {
 /* An image read sent to the device or the diff storage. */
 struct cow_io {
 	struct cow *c;
-	struct cow_busy *busy;		/* the chunk held shared, or NULL (diff storage) */
+	u64 first, last;		/* the chunks it holds shared (read from the device) */
+	bool shared;
 	struct bio *parent;
 	struct bio clone;
 };
+
+/* The most chunks one image read holds shared: 1 MiB of 64 KiB chunks. */
+#define COW_READ_RUN	16
 
 struct cow {
 	struct dm_filter *f;
@@ -191,7 +195,7 @@ static struct cow_busy *cow_busy_init(struct cow *c, struct cow_busy *b, u64 chu
 	return b;
 }
 
-static void cow_image_read_chunk(struct cow *c, struct bio *bio);
+static void cow_image_read(struct cow *c, struct bio *bio);
 
 /* Sends on the writes and ends the image reads of what the snapshot no longer protects. */
 static void cow_release(struct cow *c, struct bio_list *writes, struct bio_list *reads)
@@ -201,7 +205,7 @@ static void cow_release(struct cow *c, struct bio_list *writes, struct bio_list 
 	while ((bio = bio_list_pop(writes)))
 		dm_filter_pass_on(c->f, bio);
 	while ((bio = bio_list_pop(reads)))
-		cow_image_read_chunk(c, bio);	/* copied, or EIO once stopped */
+		cow_image_read(c, bio);	/* copied, or EIO once stopped */
 }
 
 /*
@@ -466,15 +470,34 @@ static enum dm_filter_verdict cow_submit_bio(struct dm_filter *f, struct bio *bi
 
 /* ---------------------------------------------------------------- the image */
 
+/* Called with c->lock held: one image reader of chunk b fewer. Returns b when unused. */
+static struct cow_busy *cow_reader_done(struct cow *c, struct cow_busy *b, bool *queue)
+{
+	if (--b->readers)
+		return NULL;
+	if (b->copy_wanted) {
+		/* the write waiting for this chunk may go on once its copy is made */
+		b->copying = true;
+		list_add_tail(&b->start_entry, &c->start_list);
+		*queue = true;
+		return NULL;
+	}
+	hash_del(&b->node);
+	return b;
+}
+
 static void cow_clone_done(struct bio *clone)
 {
 	struct cow_io *io = container_of(clone, struct cow_io, clone);
-	struct cow_busy *b = io->busy, *unused = NULL;
+	struct cow_busy *unused[COW_READ_RUN];
 	struct bio *parent = io->parent;
 	struct cow *c = io->c;
 	blk_status_t status = clone->bi_status;
+	unsigned int n = 0, i;
 	bool queue = false;
 	unsigned long flags;
+	u64 first = io->first, last = io->last, chunk;
+	bool shared = io->shared;
 
 	/* data read after the snapshot stopped may be newer than the take */
 	if (!status && cow_stopped(READ_ONCE(c->state)))
@@ -485,15 +508,11 @@ static void cow_clone_done(struct bio *clone)
 	bio_endio(parent);
 
 	spin_lock_irqsave(&c->lock, flags);
-	if (b && !--b->readers) {
-		if (b->copy_wanted) {
-			b->copying = true;
-			list_add_tail(&b->start_entry, &c->start_list);
-			queue = true;
-		} else {
-			hash_del(&b->node);
-			unused = b;
-		}
+	for (chunk = first; shared && chunk <= last; chunk++) {
+		struct cow_busy *b = cow_reader_done(c, cow_busy_find(c, chunk), &queue);
+
+		if (b)
+			unused[n++] = b;
 	}
 	if (queue)
 		queue_work(c->wq, &c->start_work);
@@ -501,17 +520,20 @@ static void cow_clone_done(struct bio *clone)
 	if (atomic_dec_and_test(&c->image_inflight))
 		wake_up(&c->wait);
 	spin_unlock_irqrestore(&c->lock, flags);
-	kfree(unused);
+	for (i = 0; i < n; i++)
+		kfree(unused[i]);
 }
 
 static void cow_clone_submit(struct cow *c, struct bio *bio, struct block_device *bdev,
-			     sector_t sector, struct cow_busy *b)
+			     sector_t sector, bool shared)
 {
 	struct bio *clone = bio_alloc_clone(bdev, bio, GFP_NOIO, &c->clone_bs);
 	struct cow_io *io = container_of(clone, struct cow_io, clone);
 
 	io->c = c;
-	io->busy = b;
+	io->shared = shared;
+	io->first = bio->bi_iter.bi_sector >> c->shift;
+	io->last = (bio_end_sector(bio) - 1) >> c->shift;
 	io->parent = bio;
 	clone->bi_iter.bi_sector = sector;
 	clone->bi_end_io = cow_clone_done;
@@ -519,90 +541,120 @@ static void cow_clone_submit(struct cow *c, struct bio *bio, struct block_device
 	submit_bio_noacct(clone);
 }
 
-/* An image read within one chunk. */
-static void cow_image_read_chunk(struct cow *c, struct bio *bio)
+/* The front of *bio up to chunk `end`; *bio becomes the rest, or NULL when nothing is left. */
+static struct bio *cow_front(struct cow *c, struct bio **bio, u64 end)
 {
-	sector_t sector = bio->bi_iter.bi_sector;
-	u64 chunk = sector >> c->shift;
-	sector_t in_chunk = sector & (cow_chunk_sectors(c) - 1);
-	struct cow_busy *b, *new;
-	u32 slot;
+	struct bio *b = *bio, *split;
+	sector_t edge = end << c->shift;
 
-	if (cow_stopped(READ_ONCE(c->state)))
-		goto eio;
-	slot = cow_slot(c, chunk);
-	if (slot)
-		goto from_diff;
+	if (bio_end_sector(b) <= edge) {
+		*bio = NULL;
+		return b;
+	}
+	split = bio_split(b, edge - b->bi_iter.bi_sector, GFP_NOIO, &c->split_bs);
+	bio_chain(split, b);
+	return split;
+}
 
-	new = kmalloc(sizeof(*new), GFP_NOIO);
-	spin_lock_irq(&c->lock);
-	if (cow_stopped(c->state)) {
-		spin_unlock_irq(&c->lock);
-		kfree(new);
-		goto eio;
-	}
-	slot = cow_slot(c, chunk);
-	if (slot) {
-		spin_unlock_irq(&c->lock);
-		kfree(new);
-		goto from_diff;
-	}
-	b = cow_busy_find(c, chunk);
-	if (b && b->copy_wanted) {
-		/* a write waits to change the device: read the copy once it is made */
-		bio_list_add(&b->reads, bio);
-		spin_unlock_irq(&c->lock);
-		kfree(new);
-		return;
-	}
-	if (!b) {
-		if (!new) {
-			spin_unlock_irq(&c->lock);
-			goto eio;
+/*
+ * An image read, in runs of chunks that read alike: copied ones in consecutive slots
+ * (one read of the diff storage), or uncopied ones without a copy wanted, held shared
+ * (one read of the device, no more than reading the device itself costs).
+ */
+static void cow_image_read(struct cow *c, struct bio *bio)
+{
+	while (bio) {
+		sector_t start = bio->bi_iter.bi_sector;
+		u64 first = start >> c->shift;
+		u64 last = min((bio_end_sector(bio) - 1) >> c->shift, first + COW_READ_RUN - 1);
+		struct cow_busy *pre[COW_READ_RUN], *b;
+		unsigned int npre, used = 0, k;
+		struct bio *piece;
+		u64 i, end;
+		u32 slot;
+
+		if (cow_stopped(READ_ONCE(c->state)))
+			break;
+		slot = cow_slot(c, first);
+		if (slot) {
+			for (i = first + 1; i <= last && cow_slot(c, i) == slot + (i - first); i++)
+				;
+			piece = cow_front(c, &bio, i);
+			cow_clone_submit(c, piece, c->diff, ((sector_t)(slot - 1) << c->shift) +
+					 (start - (first << c->shift)), false);
+			continue;
 		}
-		b = cow_busy_init(c, new, chunk);
-		new = NULL;
-	}
-	b->readers++;
-	spin_unlock_irq(&c->lock);
-	kfree(new);
-	cow_clone_submit(c, bio, c->f->bdev, sector, b);
-	return;
 
-from_diff:
-	cow_clone_submit(c, bio, c->diff, ((sector_t)(slot - 1) << c->shift) + in_chunk, NULL);
-	return;
-eio:
-	bio_io_error(bio);
+		npre = last - first + 1;
+		for (k = 0; k < npre; k++)
+			pre[k] = kmalloc(sizeof(*pre[k]), GFP_NOIO);
+		spin_lock_irq(&c->lock);
+		if (cow_stopped(c->state)) {
+			spin_unlock_irq(&c->lock);
+			for (k = 0; k < npre; k++)
+				kfree(pre[k]);
+			break;
+		}
+		/* the run: uncopied chunks nobody waits to change; each needs an entry */
+		for (i = first, k = 0; i <= last; i++) {
+			if (cow_slot(c, i))
+				break;
+			b = cow_busy_find(c, i);
+			if (b && b->copy_wanted)
+				break;
+			if (!b && !pre[k++])
+				break;
+		}
+		end = i;
+		if (end == first) {
+			spin_unlock_irq(&c->lock);
+			for (k = 0; k < npre; k++)
+				kfree(pre[k]);
+			piece = cow_front(c, &bio, first + 1);
+			spin_lock_irq(&c->lock);
+			b = cow_busy_find(c, first);
+			if (!cow_stopped(c->state) && b && b->copy_wanted) {
+				/* a write waits to change the chunk: read the copy once it is made */
+				bio_list_add(&b->reads, piece);
+				piece = NULL;
+			}
+			spin_unlock_irq(&c->lock);
+			if (piece && cow_slot(c, first))
+				cow_image_read(c, piece);	/* copied meanwhile: one turn, from the slot */
+			else if (piece)
+				bio_io_error(piece);		/* stopped, or no memory for the entry */
+			continue;
+		}
+		for (i = first; i < end; i++) {
+			b = cow_busy_find(c, i);
+			if (!b) {
+				while (!pre[used])
+					used++;
+				b = cow_busy_init(c, pre[used], i);
+				pre[used++] = NULL;
+			}
+			b->readers++;
+		}
+		spin_unlock_irq(&c->lock);
+		for (k = 0; k < npre; k++)
+			kfree(pre[k]);
+		piece = cow_front(c, &bio, end);
+		cow_clone_submit(c, piece, c->f->bdev, piece->bi_iter.bi_sector, true);
+	}
+	if (bio)
+		bio_io_error(bio);
 }
 
 static void cow_image_submit_bio(struct bio *bio)
 {
 	struct cow_image *img = bio->bi_bdev->bd_disk->private_data;
-	struct cow *c = img->c;
 
-	if (bio_op(bio) != REQ_OP_READ) {
-		if (bio_op(bio) == REQ_OP_FLUSH && !bio->bi_iter.bi_size)
-			bio_endio(bio);
-		else
-			bio_io_error(bio);	/* the image is read-only */
-		return;
-	}
-	while (bio->bi_iter.bi_size) {
-		sector_t sector = bio->bi_iter.bi_sector;
-		sector_t left = cow_chunk_sectors(c) - (sector & (cow_chunk_sectors(c) - 1));
-		struct bio *split;
-
-		if (bio_sectors(bio) <= left)
-			break;
-		split = bio_split(bio, left, GFP_NOIO, &c->split_bs);
-		bio_chain(split, bio);
-		cow_image_read_chunk(c, split);
-	}
-	if (bio->bi_iter.bi_size)
-		cow_image_read_chunk(c, bio);
-	else
+	if (bio_op(bio) == REQ_OP_READ && bio->bi_iter.bi_size)
+		cow_image_read(img->c, bio);
+	else if (bio_op(bio) == REQ_OP_FLUSH || (bio_op(bio) == REQ_OP_READ))
 		bio_endio(bio);
+	else
+		bio_io_error(bio);	/* the image is read-only */
 }
 
 static int cow_image_open(struct block_device *bdev, fmode_t mode)
