@@ -24,7 +24,9 @@
  *   copied_chunks=N diff_storage=MAJ:MIN diff_storage_limit=N diff_storage_used=N
  *   image=NAME image_dev=MAJ:MIN image_openers=N cbt_sequence=N|none
  *   cbt_generation=UUID|none error=none|diff-storage-full|diff-storage-write-failed|
- *   device-read-failed|out-of-memory|invalidated
+ *   device-read-failed|out-of-memory|invalidated warned_at=NS|none stopped_at=NS|none
+ * (warned_at: when the diff storage use first reached 80 % of the limit, logged once;
+ * stopped_at: when the snapshot overflowed or failed.)
  */
 #include <linux/bio.h>
 #include <linux/blk-mq.h>
@@ -142,6 +144,8 @@ struct cow {
 
 	struct work_struct teardown_work;
 	u64 taken_at;
+	u64 warned_at;			/* CLOCK_REALTIME ns: use reached 80 % of the limit; 0: not yet */
+	u64 stopped_at;			/* CLOCK_REALTIME ns: overflowed or failed; 0: active */
 	bool frozen;
 	bool cbt;
 	u64 cbt_sequence;
@@ -224,6 +228,7 @@ static void cow_stop(struct cow *c, enum cow_state state, enum cow_error error, 
 	if (!cow_stopped(c->state)) {
 		c->state = state;
 		c->error = error;
+		c->stopped_at = ktime_get_real_ns();
 		stopped = true;
 		bio_list_merge(&writes, &c->take_held);
 		bio_list_init(&c->take_held);
@@ -321,7 +326,7 @@ static enum dm_filter_verdict cow_write_chunk(struct cow *c, struct bio *bio, u6
 {
 	bool nowait = bio->bi_opf & REQ_NOWAIT;
 	struct cow_busy *b, *new = NULL;
-	bool start = false;
+	bool start = false, warn = false;
 
 	if (cow_slot(c, chunk))
 		return DM_FILTER_PASS;
@@ -354,6 +359,10 @@ static enum dm_filter_verdict cow_write_chunk(struct cow *c, struct bio *bio, u6
 		new = NULL;
 	}
 	b->slot = c->next_slot++;
+	if (!c->warned_at && c->next_slot * 5 >= c->max_slots * 4) {
+		c->warned_at = ktime_get_real_ns();
+		warn = true;
+	}
 	b->copy_wanted = true;
 	bio_list_add(&b->writes, bio);
 	/* image reads of the chunk's old data finish first: the last one starts the copy */
@@ -362,6 +371,9 @@ static enum dm_filter_verdict cow_write_chunk(struct cow *c, struct bio *bio, u6
 held:
 	spin_unlock_irq(&c->lock);
 	kfree(new);
+	if (warn)
+		DMWARN("%u:%u: diff storage 80%% used (%llu of %llu bytes)", MAJOR(c->f->dev),
+		       MINOR(c->f->dev), c->next_slot << (c->shift + SECTOR_SHIFT), c->cfg.limit);
 	if (start)
 		cow_start_copy(c, b);
 	return DM_FILTER_HOLD;
@@ -1005,18 +1017,29 @@ static void cow_detach(struct dm_filter *f)
 	cow_teardown(&c->teardown_work);
 }
 
+/* A status word that is a CLOCK_REALTIME instant, or none when it has not happened. */
+static void cow_print_instant(struct dm_filter_out *out, const char *name, u64 ns)
+{
+	if (ns)
+		dm_filter_out_printf(out, " %s=%llu", name, ns);
+	else
+		dm_filter_out_printf(out, " %s=none", name);
+}
+
 static void cow_status(struct dm_filter *f, struct dm_filter_out *out)
 {
 	struct cow *c = f->private;
 	struct gendisk *disk = c->img->disk;
 	enum cow_state state;
 	enum cow_error error;
-	u64 used;
+	u64 used, warned_at, stopped_at;
 
 	spin_lock_irq(&c->lock);
 	state = c->state;
 	error = c->error;
 	used = c->next_slot << (c->shift + SECTOR_SHIFT);
+	warned_at = c->warned_at;
+	stopped_at = c->stopped_at;
 	spin_unlock_irq(&c->lock);
 
 	dm_filter_out_printf(out, "state=%s taken_at=%llu chunk_size=%llu device_size=%llu",
@@ -1035,6 +1058,8 @@ static void cow_status(struct dm_filter *f, struct dm_filter_out *out)
 	else
 		dm_filter_out_printf(out, " cbt_sequence=none cbt_generation=none");
 	dm_filter_out_printf(out, " error=%s", cow_errors[error]);
+	cow_print_instant(out, "warned_at", warned_at);
+	cow_print_instant(out, "stopped_at", stopped_at);
 }
 
 static int cow_message(struct dm_filter *f, unsigned int argc, char **argv,

@@ -1446,7 +1446,7 @@ def test_cbt_map_of_1tib_null_blk_with_200000_random_writes(s):
 
 COW_WORDS = ["state", "taken_at", "chunk_size", "device_size", "chunks", "copied_chunks",
              "diff_storage", "diff_storage_limit", "diff_storage_used", "image", "image_dev",
-             "image_openers", "cbt_sequence", "cbt_generation", "error"]
+             "image_openers", "cbt_sequence", "cbt_generation", "error", "warned_at", "stopped_at"]
 COW_CHUNK = 65536
 
 
@@ -1521,6 +1521,7 @@ def check_cow_exact(s, path, diff):
             w["diff_storage"], w["diff_storage_used"], w["image_openers"], w["cbt_sequence"],
             w["cbt_generation"], w["error"]) == (
         "active", COW_CHUNK, size, chunks, 0, majmin(diff), 0, 0, "none", "none", "none"), w
+    assert (w["warned_at"], w["stopped_at"]) == ("none", "none"), w
     assert w["diff_storage_limit"] == int(sh("blockdev --getsize64 %s" % diff).stdout), w
     assert w["image_dev"] == majmin(image), w
     assert abs(w["taken_at"] - time.time_ns()) < 60 * 10**9, w
@@ -1532,6 +1533,10 @@ def check_cow_exact(s, path, diff):
     assert sha_direct(path) == hashlib.sha256(expect).hexdigest(), "the original lost writes"
     w = cow(dev)
     assert w["copied_chunks"] == chunks and w["diff_storage_used"] == chunks * COW_CHUNK, w
+    if chunks * COW_CHUNK * 5 >= w["diff_storage_limit"] * 4:  # 80 % of the diff storage is used
+        assert w["taken_at"] <= w["warned_at"] <= time.time_ns(), w
+        assert "diff storage 80% used" in sh("dmesg").stdout
+    assert w["stopped_at"] == "none" and w["state"] == "active", w
     cow_detach(dev)
     assert not os.path.exists(image) and cow_images() == before, cow_images()
     return dev
@@ -1634,6 +1639,7 @@ def test_cow_overflow_keeps_every_write_and_fails_the_image(s):
     w = cow(dev)
     assert (w["state"], w["error"], w["copied_chunks"], w["diff_storage_used"]) == (
         "overflowed", "diff-storage-full", 16, 16 * COW_CHUNK), w
+    assert w["taken_at"] <= w["warned_at"] <= w["stopped_at"] <= time.time_ns(), w
     assert sha_direct(loop) == hashlib.sha256(b).hexdigest(), "a write was lost at overflow"
     for off in (0, 20 * COW_CHUNK):
         assert dio(image, "read", off, 4096)[0] == errno.EIO

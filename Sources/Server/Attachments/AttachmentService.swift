@@ -194,7 +194,15 @@ final class AttachmentService: Sendable {
                 }
             }
             // Not attached (any more) counts as done: the goal of a detach is reached.
-            if let error = detachFailure(row) {
+            var failure = detachFailure(row)
+            if forceDetach != nil {
+                // udev opens a new image to probe it: busy just after the take is often over a moment later.
+                for _ in 0..<10 where failure?.kind == .busy {
+                    usleep(100_000)
+                    failure = detachFailure(row)
+                }
+            }
+            if let error = failure {
                 if error.kind == .busy, let forceDetach {
                     // Nothing changed: the attachment stays as it was, and the caller decides.
                     try storeCall {
