@@ -759,6 +759,10 @@ def test_cow_overflow_keeps_every_write_and_the_image_is_refused(s):
     r = d.req("GET", "/v1/hosts/local/attachments/small/image")
     assert r.status_code == 409 and r.json()["type"] == "urn:dmflt:problem:image-unavailable", r.text
     assert 'dmflt_cow_state{attachment="small",state="overflowed"} 1' in d.req("GET", "/metrics").text
+    events = d.req("GET", "/v1/hosts/local/attachments/small/events").json()["items"]
+    assert [(e["sequence"], e["type"]) for e in events] == [
+        (1, "taken"), (2, "diff-storage-80-percent"), (3, "overflowed")], events
+    assert events[2]["error"] == "diff-storage-full" and events[0]["time"] == f["takenAt"], events
     assert d.delete("small").status_code == 204 and not kernel_has(dev, "cow") and not os.path.exists(diff)
 
 
