@@ -13,6 +13,7 @@
 #include <linux/device.h>
 #include <linux/fs.h>
 #include <linux/slab.h>
+#include <linux/workqueue.h>
 #include <linux/timekeeping.h>
 #include "dm-filter-internal.h"
 #include "dm.h"
@@ -96,11 +97,47 @@ static void dmf_attachment_destroy(struct dmf_attachment *a)
 	module_put(THIS_MODULE);
 }
 
+/* Called with dm_filter_lock held. */
+static void dmf_drop_filters_of(struct block_device *bdev)
+{
+	struct dmf_attachment *a, *next;
+
+	list_for_each_entry_safe(a, next, &dmf_attachments, all_entry) {
+		if (a->filter.bdev != bdev)
+			continue;
+		DMINFO("%s: dropping filter of removed device %u:%u", a->filter.type->name,
+		       MAJOR(a->filter.dev), MINOR(a->filter.dev));
+		a->filter.removed = true;
+		dmf_attachment_destroy(a);
+	}
+}
+
+/* A removal whose filters are dropped by a worker: the registry mutex was taken. */
+struct dmf_removal {
+	struct work_struct work;
+	struct block_device *bdev;	/* its struct device is held, so the address is not reused */
+};
+
+static struct workqueue_struct *dmf_removal_wq;
+
+static void dmf_removal_work(struct work_struct *work)
+{
+	struct dmf_removal *r = container_of(work, struct dmf_removal, work);
+
+	mutex_lock(&dm_filter_lock);
+	DMINFO("%u:%u was removed during a control call: dropping its filters now",
+	       MAJOR(r->bdev->bd_dev), MINOR(r->bdev->bd_dev));
+	dmf_drop_filters_of(r->bdev);
+	mutex_unlock(&dm_filter_lock);
+	put_device(&r->bdev->bd_device);
+	kfree(r);
+}
+
 /* The block class tells us a disk or partition is being deleted. */
 static void dmf_block_device_removed(struct device *dev, struct class_interface *intf)
 {
 	struct block_device *bdev = dev_to_bdev(dev);
-	struct dmf_attachment *a, *next;
+	struct dmf_removal *r;
 	bool filtered;
 
 	/*
@@ -115,16 +152,28 @@ static void dmf_block_device_removed(struct device *dev, struct class_interface 
 	if (!filtered || READ_ONCE(dmf_type_op_task) == current)
 		return;
 
-	mutex_lock(&dm_filter_lock);
-	list_for_each_entry_safe(a, next, &dmf_attachments, all_entry) {
-		if (a->filter.bdev != bdev)
-			continue;
-		DMINFO("%s: dropping filter of removed device %u:%u", a->filter.type->name,
-		       MAJOR(a->filter.dev), MINOR(a->filter.dev));
-		a->filter.removed = true;
-		dmf_attachment_destroy(a);
+	/*
+	 * A control call holding the registry mutex may itself wait for the class mutex our
+	 * caller holds (a type adding or deleting a disk, cow's image): waiting for it here
+	 * would deadlock. Then a worker drops the filters once the call is done; until then
+	 * the device's bios fail in the block layer as for any deleted disk, and the next
+	 * control call reaps the attachment if the worker has not yet.
+	 */
+	if (mutex_trylock(&dm_filter_lock)) {
+		dmf_drop_filters_of(bdev);
+		mutex_unlock(&dm_filter_lock);
+		return;
 	}
-	mutex_unlock(&dm_filter_lock);
+	r = kmalloc(sizeof(*r), GFP_NOIO);
+	if (!r) {
+		DMWARN("no memory to drop the filters of removed device %u:%u now; the next control call does",
+		       MAJOR(bdev->bd_dev), MINOR(bdev->bd_dev));
+		return;
+	}
+	INIT_WORK(&r->work, dmf_removal_work);
+	get_device(&bdev->bd_device);
+	r->bdev = bdev;
+	queue_work(dmf_removal_wq, &r->work);
 }
 
 /* The block class is not exported; an open block device's struct device names it. */
@@ -340,11 +389,13 @@ EXPORT_SYMBOL_GPL(dm_filter_peer_message);
 
 int dmf_attachments_init(void)
 {
-	return 0;
+	dmf_removal_wq = alloc_workqueue("dmf_removal", WQ_MEM_RECLAIM, 0);
+	return dmf_removal_wq ? 0 : -ENOMEM;
 }
 
 void dmf_attachments_exit(void)
 {
 	if (dmf_block_interface_registered)
 		class_interface_unregister(&dmf_block_interface);
+	destroy_workqueue(dmf_removal_wq);	/* waits for removals still being dropped */
 }

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * dmflt-test-filter.c - test module: a filter type "test-sleep" that may sleep and, with "skip-writes", fails writes.
+ * dmflt-test-filter.c - test module: a filter type "test-sleep" that may sleep and, with "skip-writes", fails writes;
+ * "attach-sleep-ms=N" makes its attach hold the registry mutex for N ms.
  */
 #include <linux/bio.h>
+#include <linux/delay.h>
+#include <linux/kernel.h>
 #include <linux/module.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
@@ -18,16 +21,29 @@ struct test_filter {
 static int test_attach(struct dm_filter *f, unsigned int argc, char **argv)
 {
 	struct test_filter *t;
+	unsigned int i, sleep_ms = 0;
+	bool skip_writes = false;
 
-	if (argc > 1 || (argc == 1 && strcmp(argv[0], "skip-writes"))) {
-		f->error = "test-sleep takes only: skip-writes";
-		return -EINVAL;
+	for (i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "skip-writes")) {
+			skip_writes = true;
+		} else if (!strncmp(argv[i], "attach-sleep-ms=", 16) &&
+			   !kstrtouint(argv[i] + 16, 10, &sleep_ms) && sleep_ms <= 10000) {
+			continue;
+		} else {
+			f->error = "test-sleep takes only: skip-writes attach-sleep-ms=N";
+			return -EINVAL;
+		}
 	}
 	t = kzalloc(sizeof(*t), GFP_KERNEL);
 	if (!t)
 		return -ENOMEM;
-	t->skip_writes = argc == 1;
+	t->skip_writes = skip_writes;
 	f->private = t;
+	if (sleep_ms) {
+		pr_info("test-sleep: attach sleeps %u ms holding the registry mutex\n", sleep_ms);
+		msleep(sleep_ms);	/* as a slow take does */
+	}
 	return 0;
 }
 

@@ -1725,6 +1725,43 @@ def test_cow_device_removal_drops_snapshot_and_image(s):
     os.close(fd)
 
 
+def test_a_removal_during_a_control_call_is_dropped_by_a_worker_after_it(s):
+    """The removal callback cannot wait for the registry mutex (a take may hold it and wait for the class mutex)."""
+    load_test_type(s)
+    holder = s.loop(4)
+    img = tempfile.mktemp(dir=SCRATCH, suffix=".img")
+    with open(img, "wb") as f:
+        f.truncate(4 << 20)
+    other = sh("losetup -f --show %s" % img).stdout.strip()
+    odev, oname = dmf.dev_of(other), majmin(other)
+    dmf.attach(odev, "stat")
+    sh("losetup -d %s" % other)
+    hdev = dmf.dev_of(holder)
+    settle()  # udev done with both devices: the removal below waits for nobody else
+    # another process: this one's ioctl would hold the interpreter's lock for the whole attach
+    slow = subprocess.Popen([sys.executable, os.path.join(REPO, "Tests", "kernel", "dmfilter.py"), "attach", majmin(holder),
+                             "test-sleep", "attach-sleep-ms=6000"])
+    s.later(lambda: attached(hdev, "test-sleep") and dmf.detach(hdev, "test-sleep"))
+    for _ in range(500):  # until the attach sleeps holding the registry mutex
+        if "test-sleep: attach sleeps" in sh("dmesg").stdout:
+            break
+        time.sleep(0.02)
+    fd = os.open("/dev/loop-control", os.O_RDWR)
+    try:
+        fcntl.ioctl(fd, 0x4C81, os.minor(odev))  # returns without waiting for the attach
+    finally:
+        os.close(fd)
+    os.unlink(img)
+    assert slow.poll() is None, "the removal waited for the control call"
+    assert slow.wait(timeout=30) == 0
+    for _ in range(250):
+        if not attached(odev):
+            break
+        time.sleep(0.02)
+    assert not attached(odev), dmf.list_attachments()
+    assert "%s was removed during a control call: dropping its filters now" % oname in sh("dmesg").stdout
+
+
 def image_gone(image):
     """On device removal the image is deleted by a work item, away from the block class's mutex."""
     for _ in range(250):
