@@ -45,6 +45,32 @@ def settle():
         sh("udevadm settle", check=False)
 
 
+def remove_dm(name):
+    """Removes a dm device, waiting out udev's workers, which hold it open after each event."""
+    settle()
+    sh("dmsetup remove --retry %s" % name)
+
+
+def test_leftovers():
+    """What a test left past its cleanup: dm devices of the suite, attachments, cow images.
+    Each is removed here, so one test's leak fails that test only."""
+    found = []
+    for a in dmf.list_attachments():
+        found.append("attachment %s on %d:%d" % (a["type"], os.major(a["dev"]), os.minor(a["dev"])))
+        try:
+            if a["type"] == "cow":
+                dmf.message(a["dev"], "cow", "invalidate")
+            dmf.detach(a["dev"], a["type"])
+        except dmf.FilterError:
+            pass
+    for name in sh("dmsetup ls", check=False).stdout.split():
+        if name.startswith("dmflt-test-"):
+            found.append("dm device " + name)
+            sh("dmsetup remove --retry %s" % name, check=False)
+    found += ["image " + p for p in glob.glob("/dev/dmflt-cow-*")]
+    return ", ".join(found)
+
+
 def expect_errno(want, fn, *args, **kw):
     try:
         fn(*args, **kw)
@@ -76,6 +102,13 @@ class Scope(UndoScope):
         self.later(lambda: (sh("losetup -d %s" % dev, check=False), os.unlink(img)))
         settle()
         return dev, img
+
+    def dm_linear(self, name, backing, sectors):
+        """A dm-linear device over backing's first sectors; returns its /dev/mapper path."""
+        sh("dmsetup create %s --table '0 %d linear %s 0'" % (name, sectors, backing))
+        self.later(lambda: remove_dm(name))
+        settle()
+        return "/dev/mapper/" + name
 
     def nullb(self, name="dmfltnb0", mib=16, blocksize=512, memory_backed=True):
         """A configfs null_blk, /dev/NAME (6.1 names it after its directory); memory-backed, or
@@ -217,10 +250,7 @@ def test_filter_on_dm_device(s):
     loop = s.loop()
     sectors = int(sh("blockdev --getsz %s" % loop).stdout)
     name = "dmflt-test-lin"
-    sh("dmsetup create %s --table '0 %d linear %s 0'" % (name, sectors, loop))
-    s.later(lambda: sh("dmsetup remove %s" % name, check=False))
-    settle()
-    dm_path = "/dev/mapper/" + name
+    dm_path = s.dm_linear(name, loop, sectors)
     dm_dev = s.attach(dm_path)
     loop_dev = s.attach(loop)
     dd_direct(dm_path, 100)
@@ -1554,11 +1584,7 @@ def test_cow_exact_image_on_null_blk(s):
 
 def test_cow_exact_image_on_dm_linear(s):
     loop, diff = s.loop(16), s.loop(16)
-    name = "dmflt-test-cow"
-    sh("dmsetup create %s --table '0 %d linear %s 0'" % (name, 16 << 11, loop))
-    s.later(lambda: sh("dmsetup remove %s" % name, check=False))
-    settle()
-    check_cow_exact(s, "/dev/mapper/" + name, diff)
+    check_cow_exact(s, s.dm_linear("dmflt-test-cow", loop, 16 << 11), diff)
 
 
 def files_in(root):
@@ -1937,7 +1963,7 @@ def main():
         tests = [(n, f) for n, f in tests if any(o in n for o in only)]
     # the kernel log check goes last
     tests.sort(key=lambda nf: nf[0] == "test_dmesg_clean")
-    passed, failed = suite_runner.run(tests, Scope)
+    passed, failed = suite_runner.run(tests, Scope, test_leftovers)
     shutil.rmtree(SCRATCH, ignore_errors=True)
     print("kernel: %d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
