@@ -45,6 +45,15 @@ def settle():
         sh("udevadm settle", check=False)
 
 
+def remove_loop(minor):
+    """Removes loop device `minor` itself (LOOP_CTL_REMOVE), as losetup -d does not."""
+    fd = os.open("/dev/loop-control", os.O_RDWR)
+    try:
+        fcntl.ioctl(fd, 0x4C81, minor)
+    finally:
+        os.close(fd)
+
+
 def remove_dm(name):
     """Removes a dm device, waiting out udev's workers, which hold it open after each event."""
     settle()
@@ -413,12 +422,7 @@ def test_loop_removal_drops_filter(s):
     # losetup -d keeps the (now empty) loop device: the filter stays until the device goes
     assert attached(dev)
     minor = os.minor(os.stat(loop).st_rdev)
-    fd = os.open("/dev/loop-control", os.O_RDWR)
-    try:
-        import fcntl
-        fcntl.ioctl(fd, 0x4C81, minor)  # LOOP_CTL_REMOVE
-    finally:
-        os.close(fd)
+    remove_loop(minor)
     os.unlink(img)
     assert not attached(dev), dmf.list_attachments()
     assert stat_attachments() == before
@@ -954,11 +958,7 @@ def test_guard_device_removal(s):
     assert dio(loop, "write", 0, 4096)[0] == errno.EIO
     sh("losetup -d %s" % loop)
     minor = os.minor(os.stat(loop).st_rdev)
-    fd = os.open("/dev/loop-control", os.O_RDWR)
-    try:
-        fcntl.ioctl(fd, 0x4C81, minor)  # LOOP_CTL_REMOVE
-    finally:
-        os.close(fd)
+    remove_loop(minor)
     os.unlink(img)
     assert not attached(dev, "guard"), dmf.list_attachments()
     path = s.nullb()
@@ -1731,11 +1731,7 @@ def test_cow_device_removal_drops_snapshot_and_image(s):
     sh("losetup -d %s" % loop)
     settle()
     minor = os.minor(os.stat(loop).st_rdev)
-    fd = os.open("/dev/loop-control", os.O_RDWR)
-    try:
-        fcntl.ioctl(fd, 0x4C81, minor)  # LOOP_CTL_REMOVE
-    finally:
-        os.close(fd)
+    remove_loop(minor)
     os.unlink(img)
     assert not attached(dev, "cow")
     image_gone(image)
@@ -1772,11 +1768,7 @@ def test_a_removal_during_a_control_call_is_dropped_by_a_worker_after_it(s):
         if "test-sleep: attach sleeps" in sh("dmesg").stdout:
             break
         time.sleep(0.02)
-    fd = os.open("/dev/loop-control", os.O_RDWR)
-    try:
-        fcntl.ioctl(fd, 0x4C81, os.minor(odev))  # returns without waiting for the attach
-    finally:
-        os.close(fd)
+    remove_loop(os.minor(odev))  # returns without waiting for the attach
     os.unlink(img)
     assert slow.poll() is None, "the removal waited for the control call"
     assert slow.wait(timeout=30) == 0

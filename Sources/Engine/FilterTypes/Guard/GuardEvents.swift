@@ -1,6 +1,4 @@
 // GuardEvents: guard's recent denials (QUERY "events SINCE"), decoded from the kernel's records into the events answer.
-import Foundation
-
 enum GuardEvents {
     /// `GET .../events[?since=SEQ]`: the last denials the kernel keeps (256), oldest first.
     static let operation = FilterTypeOperation(
@@ -46,10 +44,10 @@ enum GuardEvents {
             guard op < ops.count, verdict < verdicts.count else {
                 throw .malformedReply("guard event \(sequence) has op \(op) and verdict \(verdict)")
             }
-            let time = Date(timeIntervalSince1970: Double(timeNs) / 1e9)
             items.append(
                 .object([
-                    "sequence": .int(Int64(clamping: sequence)), "time": .string(Self.rfc3339(time)),
+                    "sequence": .int(Int64(clamping: sequence)),
+                    "time": .string(KernelTime.rfc3339(nanoseconds: timeNs)),
                     "op": .string(ops[op]), "offset": .int(Int64(clamping: offset)), "length": .int(Int64(length)),
                     "verdict": .string(verdicts[verdict]),
                 ]))
@@ -57,11 +55,5 @@ enum GuardEvents {
         return .object([
             "items": .array(items), "dropped": .int(Int64(clamping: dropped)), "total": .int(Int64(clamping: total)),
         ])
-    }
-
-    private static func rfc3339(_ date: Date) -> String {
-        var style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
-        style.timeZone = TimeZone(identifier: "UTC")!
-        return date.formatted(style)
     }
 }
