@@ -60,7 +60,7 @@ def remove_dm(name):
     sh("dmsetup remove --retry %s" % name)
 
 
-def test_leftovers():
+def leftovers():
     """What a test left past its cleanup: dm devices of the suite, attachments, cow images.
     Each is removed here, so one test's leak fails that test only."""
     found = []
@@ -1955,7 +1955,7 @@ def main():
         tests = [(n, f) for n, f in tests if any(o in n for o in only)]
     # the kernel log check goes last
     tests.sort(key=lambda nf: nf[0] == "test_dmesg_clean")
-    passed, failed = suite_runner.run(tests, Scope, test_leftovers)
+    passed, failed = suite_runner.run(tests, Scope, leftovers)
     shutil.rmtree(SCRATCH, ignore_errors=True)
     print("kernel: %d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
