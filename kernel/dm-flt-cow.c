@@ -12,8 +12,8 @@
  * waits while kcopyd copies the chunk's old data to the next free slot of the diff
  * storage; the chunk's slot goes in an in-memory map, then the write goes on. The image,
  * a read-only bio-based disk dmflt-cow-N, reads a copied chunk from its slot and an
- * uncopied one from the device itself; such a read holds the chunk shared, so a copy
- * (and the write behind it) starts only when the reads of its chunk have completed.
+ * uncopied one from the device itself; such a read neither waits for nor delays a copy:
+ * it is checked when it completes and read again (from the slot) if a copy raced it.
  *
  * When the diff storage is full (overflowed), a copy fails or memory runs out (failed),
  * or on message "invalidate", copying stops: every write goes on as if there were no
@@ -80,18 +80,13 @@ static const struct dm_filter_opt cow_opts[] = {
 
 struct cow;
 
-/* A chunk in use: image reads of its original data in flight, or its copy. */
+/* A chunk being copied: its slot is reserved, and the writes to it wait. */
 struct cow_busy {
 	struct hlist_node node;
-	struct list_head start_entry;	/* on cow->start_list when the last reader left */
 	struct cow *c;
 	u64 chunk;
 	u32 slot;
-	unsigned int readers;		/* image reads from the device, in flight */
-	bool copy_wanted;		/* a write waits for the copy (slot reserved) */
-	bool copying;			/* the copy is started or about to be */
 	struct bio_list writes;		/* held until the copy completed */
-	struct bio_list reads;		/* image reads that came during the copy */
 };
 
 /* The image's own part, alive as long as its gendisk (openers may outlive the filter). */
@@ -105,14 +100,11 @@ struct cow_image {
 /* An image read sent to the device or the diff storage. */
 struct cow_io {
 	struct cow *c;
-	u64 first, last;		/* the chunks it holds shared (read from the device) */
-	bool shared;
+	u64 first, last;		/* its chunks */
+	bool from_device;		/* uncopied when sent: valid only if still uncopied */
 	struct bio *parent;
 	struct bio clone;
 };
-
-/* The most chunks one image read holds shared: 1 MiB of 64 KiB chunks. */
-#define COW_READ_RUN	16
 
 struct cow {
 	struct dm_filter *f;
@@ -124,18 +116,18 @@ struct cow {
 	u64 max_slots;
 	u32 *slots;			/* per chunk: slot + 1, 0 while not copied */
 
-	spinlock_t lock;		/* state, busy, next_slot, take_held, start_list */
+	spinlock_t lock;		/* state, busy, slots, next_slot, take_held, retry */
 	enum cow_state state;
 	enum cow_error error;
 	u64 next_slot;
 	DECLARE_HASHTABLE(busy, 8);
 	struct bio_list take_held;	/* writes that came while the take was under way */
-	struct list_head start_list;
+	struct bio_list retry;		/* image reads that raced a copy, read again */
 	atomic64_t copied;
 
 	struct dm_kcopyd_client *kc;
 	struct workqueue_struct *wq;
-	struct work_struct start_work;
+	struct work_struct retry_work;
 	struct bio_set clone_bs;
 	struct bio_set split_bs;
 	atomic_t image_inflight;
@@ -192,24 +184,18 @@ static struct cow_busy *cow_busy_init(struct cow *c, struct cow_busy *b, u64 chu
 	memset(b, 0, sizeof(*b));
 	b->c = c;
 	b->chunk = chunk;
-	INIT_LIST_HEAD(&b->start_entry);
 	bio_list_init(&b->writes);
-	bio_list_init(&b->reads);
 	hash_add(c->busy, &b->node, chunk);
 	return b;
 }
 
-static void cow_image_read(struct cow *c, struct bio *bio);
-
-/* Sends on the writes and ends the image reads of what the snapshot no longer protects. */
-static void cow_release(struct cow *c, struct bio_list *writes, struct bio_list *reads)
+/* Sends on the writes whose chunk is copied, or that the snapshot no longer protects. */
+static void cow_release(struct cow *c, struct bio_list *writes)
 {
 	struct bio *bio;
 
 	while ((bio = bio_list_pop(writes)))
 		dm_filter_pass_on(c->f, bio);
-	while ((bio = bio_list_pop(reads)))
-		cow_image_read(c, bio);	/* copied, or EIO once stopped */
 }
 
 /*
@@ -218,11 +204,8 @@ static void cow_release(struct cow *c, struct bio_list *writes, struct bio_list 
  */
 static void cow_stop(struct cow *c, enum cow_state state, enum cow_error error, bool log)
 {
-	struct bio_list writes = BIO_EMPTY_LIST, reads = BIO_EMPTY_LIST;
-	struct hlist_node *tmp;
-	struct cow_busy *b;
+	struct bio_list writes = BIO_EMPTY_LIST;
 	bool stopped = false;
-	int bkt;
 
 	spin_lock_irq(&c->lock);
 	if (!cow_stopped(c->state)) {
@@ -230,32 +213,23 @@ static void cow_stop(struct cow *c, enum cow_state state, enum cow_error error, 
 		c->error = error;
 		c->stopped_at = ktime_get_real_ns();
 		stopped = true;
+		/* copies in flight finish on their own and hand their writes on */
 		bio_list_merge(&writes, &c->take_held);
 		bio_list_init(&c->take_held);
-		/* copies in flight finish on their own; those waiting for readers never start */
-		hash_for_each_safe(c->busy, bkt, tmp, b, node) {
-			if (!b->copy_wanted || b->copying)
-				continue;
-			bio_list_merge(&writes, &b->writes);
-			bio_list_merge(&reads, &b->reads);
-			bio_list_init(&b->writes);
-			bio_list_init(&b->reads);
-			b->copy_wanted = false;
-		}
 	}
 	spin_unlock_irq(&c->lock);
 	if (stopped && log)
 		DMERR("%u:%u: snapshot %s (%s): writes go on without copies, image %s reads fail",
 		      MAJOR(c->f->dev), MINOR(c->f->dev), cow_states[state], cow_errors[error],
 		      c->img->disk->disk_name);
-	cow_release(c, &writes, &reads);
+	cow_release(c, &writes);
 }
 
 static void cow_copy_done(int read_err, unsigned long write_err, void *context)
 {
 	struct cow_busy *b = context;
 	struct cow *c = b->c;
-	struct bio_list writes, reads;
+	struct bio_list writes;
 
 	if (read_err)
 		cow_stop(c, COW_FAILED, COW_READ_FAILED, true);
@@ -270,10 +244,9 @@ static void cow_copy_done(int read_err, unsigned long write_err, void *context)
 	}
 	hash_del(&b->node);
 	writes = b->writes;
-	reads = b->reads;
 	spin_unlock_irq(&c->lock);
 	kfree(b);
-	cow_release(c, &writes, &reads);
+	cow_release(c, &writes);
 }
 
 /* Process context: kcopyd may sleep for its job. */
@@ -292,30 +265,6 @@ static void cow_start_copy(struct cow *c, struct cow_busy *b)
 	};
 
 	dm_kcopyd_copy(c->kc, &from, 1, &to, 0, cow_copy_done, b);
-}
-
-/* Copies whose chunk's last image reader completed (in interrupt context) start here. */
-static void cow_start_work(struct work_struct *work)
-{
-	struct cow *c = container_of(work, struct cow, start_work);
-	struct cow_busy *b, *next;
-	LIST_HEAD(list);
-
-	spin_lock_irq(&c->lock);
-	list_splice_init(&c->start_list, &list);
-	spin_unlock_irq(&c->lock);
-	list_for_each_entry_safe(b, next, &list, start_entry) {
-		list_del_init(&b->start_entry);
-		if (!cow_stopped(READ_ONCE(c->state))) {
-			cow_start_copy(c, b);
-			continue;
-		}
-		spin_lock_irq(&c->lock);
-		hash_del(&b->node);
-		spin_unlock_irq(&c->lock);
-		cow_release(c, &b->writes, &b->reads);
-		kfree(b);
-	}
 }
 
 /*
@@ -339,8 +288,8 @@ static enum dm_filter_verdict cow_write_chunk(struct cow *c, struct bio *bio, u6
 	b = cow_busy_find(c, chunk);
 	if (nowait)
 		goto would_block;	/* the chunk needs a copy, or waits for one */
-	if (b && b->copy_wanted) {
-		bio_list_add(&b->writes, bio);
+	if (b) {
+		bio_list_add(&b->writes, bio);	/* its copy is in flight */
 		goto held;
 	}
 	if (c->next_slot >= c->max_slots) {
@@ -363,11 +312,8 @@ static enum dm_filter_verdict cow_write_chunk(struct cow *c, struct bio *bio, u6
 		c->warned_at = ktime_get_real_ns();
 		warn = true;
 	}
-	b->copy_wanted = true;
 	bio_list_add(&b->writes, bio);
-	/* image reads of the chunk's old data finish first: the last one starts the copy */
-	start = !b->readers;
-	b->copying = start;
+	start = true;
 held:
 	spin_unlock_irq(&c->lock);
 	kfree(new);
@@ -482,68 +428,78 @@ static enum dm_filter_verdict cow_submit_bio(struct dm_filter *f, struct bio *bi
 
 /* ---------------------------------------------------------------- the image */
 
-/* Called with c->lock held: one image reader of chunk b fewer. Returns b when unused. */
-static struct cow_busy *cow_reader_done(struct cow *c, struct cow_busy *b, bool *queue)
+static void cow_image_read(struct cow *c, struct bio *bio);
+
+/* Image reads that read the device while a chunk of theirs was copied, read again. */
+static void cow_retry_work(struct work_struct *work)
 {
-	if (--b->readers)
-		return NULL;
-	if (b->copy_wanted) {
-		/* the write waiting for this chunk may go on once its copy is made */
-		b->copying = true;
-		list_add_tail(&b->start_entry, &c->start_list);
-		*queue = true;
-		return NULL;
+	struct cow *c = container_of(work, struct cow, retry_work);
+	struct bio_list bios;
+	struct bio *bio;
+
+	spin_lock_irq(&c->lock);
+	bios = c->retry;
+	bio_list_init(&c->retry);
+	spin_unlock_irq(&c->lock);
+	while ((bio = bio_list_pop(&bios))) {
+		cow_image_read(c, bio);	/* from the diff storage now, or EIO once stopped */
+		spin_lock_irq(&c->lock);
+		if (atomic_dec_and_test(&c->image_inflight))
+			wake_up(&c->wait);
+		spin_unlock_irq(&c->lock);
 	}
-	hash_del(&b->node);
-	return b;
 }
 
 static void cow_clone_done(struct bio *clone)
 {
 	struct cow_io *io = container_of(clone, struct cow_io, clone);
-	struct cow_busy *unused[COW_READ_RUN];
 	struct bio *parent = io->parent;
 	struct cow *c = io->c;
 	blk_status_t status = clone->bi_status;
-	unsigned int n = 0, i;
-	bool queue = false;
+	bool from_device = io->from_device, retry = false;
+	u64 chunk = io->first, last = io->last;
 	unsigned long flags;
-	u64 first = io->first, last = io->last, chunk;
-	bool shared = io->shared;
 
+	bio_put(clone);
+	spin_lock_irqsave(&c->lock, flags);
 	/* data read after the snapshot stopped may be newer than the take */
-	if (!status && cow_stopped(READ_ONCE(c->state)))
+	if (!status && cow_stopped(c->state))
 		status = BLK_STS_IOERR;
+	/*
+	 * Read from the device, the data is the take's unless a chunk's copy completed since:
+	 * a write to a chunk goes on only after cow_copy_done() set its slot under this lock,
+	 * so a write this read may have seen is one whose slot is visible here.
+	 */
+	for (; !status && from_device && chunk <= last; chunk++) {
+		if (c->slots[chunk]) {
+			retry = true;
+			break;
+		}
+	}
+	if (retry) {
+		/* it stays in flight until the work has read it again */
+		bio_list_add(&c->retry, parent);
+		queue_work(c->wq, &c->retry_work);
+	} else if (atomic_dec_and_test(&c->image_inflight)) {
+		/* under the lock: detach frees c once it has seen the count at 0 and taken the lock */
+		wake_up(&c->wait);
+	}
+	spin_unlock_irqrestore(&c->lock, flags);
+	if (retry)
+		return;
 	if (status)
 		parent->bi_status = status;
-	bio_put(clone);
 	bio_endio(parent);
-
-	spin_lock_irqsave(&c->lock, flags);
-	for (chunk = first; shared && chunk <= last; chunk++) {
-		struct cow_busy *b = cow_reader_done(c, cow_busy_find(c, chunk), &queue);
-
-		if (b)
-			unused[n++] = b;
-	}
-	if (queue)
-		queue_work(c->wq, &c->start_work);
-	/* under the lock: detach frees c once it has seen the count at 0 and taken the lock */
-	if (atomic_dec_and_test(&c->image_inflight))
-		wake_up(&c->wait);
-	spin_unlock_irqrestore(&c->lock, flags);
-	for (i = 0; i < n; i++)
-		kfree(unused[i]);
 }
 
 static void cow_clone_submit(struct cow *c, struct bio *bio, struct block_device *bdev,
-			     sector_t sector, bool shared)
+			     sector_t sector, bool from_device)
 {
 	struct bio *clone = bio_alloc_clone(bdev, bio, GFP_NOIO, &c->clone_bs);
 	struct cow_io *io = container_of(clone, struct cow_io, clone);
 
 	io->c = c;
-	io->shared = shared;
+	io->from_device = from_device;
 	io->first = bio->bi_iter.bi_sector >> c->shift;
 	io->last = (bio_end_sector(bio) - 1) >> c->shift;
 	io->parent = bio;
@@ -570,20 +526,18 @@ static struct bio *cow_front(struct cow *c, struct bio **bio, u64 end)
 
 /*
  * An image read, in runs of chunks that read alike: copied ones in consecutive slots
- * (one read of the diff storage), or uncopied ones without a copy wanted, held shared
- * (one read of the device, no more than reading the device itself costs).
+ * (one read of the diff storage), or uncopied ones (one read of the device, checked at
+ * completion and read again if a copy raced it). Neither waits for nor delays a write.
  */
 static void cow_image_read(struct cow *c, struct bio *bio)
 {
 	while (bio) {
 		sector_t start = bio->bi_iter.bi_sector;
 		u64 first = start >> c->shift;
-		u64 last = min((bio_end_sector(bio) - 1) >> c->shift, first + COW_READ_RUN - 1);
-		struct cow_busy *pre[COW_READ_RUN], *b;
-		unsigned int npre, used = 0, k;
+		u64 last = (bio_end_sector(bio) - 1) >> c->shift;
 		struct bio *piece;
-		u64 i, end;
 		u32 slot;
+		u64 i;
 
 		if (cow_stopped(READ_ONCE(c->state)))
 			break;
@@ -596,61 +550,9 @@ static void cow_image_read(struct cow *c, struct bio *bio)
 					 (start - (first << c->shift)), false);
 			continue;
 		}
-
-		npre = last - first + 1;
-		for (k = 0; k < npre; k++)
-			pre[k] = kmalloc(sizeof(*pre[k]), GFP_NOIO);
-		spin_lock_irq(&c->lock);
-		if (cow_stopped(c->state)) {
-			spin_unlock_irq(&c->lock);
-			for (k = 0; k < npre; k++)
-				kfree(pre[k]);
-			break;
-		}
-		/* the run: uncopied chunks nobody waits to change; each needs an entry */
-		for (i = first, k = 0; i <= last; i++) {
-			if (cow_slot(c, i))
-				break;
-			b = cow_busy_find(c, i);
-			if (b && b->copy_wanted)
-				break;
-			if (!b && !pre[k++])
-				break;
-		}
-		end = i;
-		if (end == first) {
-			spin_unlock_irq(&c->lock);
-			for (k = 0; k < npre; k++)
-				kfree(pre[k]);
-			piece = cow_front(c, &bio, first + 1);
-			spin_lock_irq(&c->lock);
-			b = cow_busy_find(c, first);
-			if (!cow_stopped(c->state) && b && b->copy_wanted) {
-				/* a write waits to change the chunk: read the copy once it is made */
-				bio_list_add(&b->reads, piece);
-				piece = NULL;
-			}
-			spin_unlock_irq(&c->lock);
-			if (piece && cow_slot(c, first))
-				cow_image_read(c, piece);	/* copied meanwhile: one turn, from the slot */
-			else if (piece)
-				bio_io_error(piece);		/* stopped, or no memory for the entry */
-			continue;
-		}
-		for (i = first; i < end; i++) {
-			b = cow_busy_find(c, i);
-			if (!b) {
-				while (!pre[used])
-					used++;
-				b = cow_busy_init(c, pre[used], i);
-				pre[used++] = NULL;
-			}
-			b->readers++;
-		}
-		spin_unlock_irq(&c->lock);
-		for (k = 0; k < npre; k++)
-			kfree(pre[k]);
-		piece = cow_front(c, &bio, end);
+		for (i = first + 1; i <= last && !cow_slot(c, i); i++)
+			;
+		piece = cow_front(c, &bio, i);
 		cow_clone_submit(c, piece, c->f->bdev, piece->bi_iter.bi_sector, true);
 	}
 	if (bio)
@@ -861,8 +763,8 @@ static int cow_attach(struct dm_filter *f, unsigned int argc, char **argv)
 	spin_lock_init(&c->lock);
 	hash_init(c->busy);
 	bio_list_init(&c->take_held);
-	INIT_LIST_HEAD(&c->start_list);
-	INIT_WORK(&c->start_work, cow_start_work);
+	bio_list_init(&c->retry);
+	INIT_WORK(&c->retry_work, cow_retry_work);
 	init_waitqueue_head(&c->wait);
 	c->state = COW_TAKING;
 

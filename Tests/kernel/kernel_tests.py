@@ -54,6 +54,13 @@ def remove_loop(minor):
         os.close(fd)
 
 
+def dm_fail_from_now(name, sectors):
+    """Swaps dm device name's table for the error target: every later IO to it fails with EIO
+    (no udev sync: a test may hold udev's queue)."""
+    sh("dmsetup suspend --noudevsync {0} && dmsetup load {0} --table '0 {1} error'"
+       " && dmsetup resume --noudevsync {0}".format(name, sectors))
+
+
 def remove_dm(name):
     """Removes a dm device, waiting out udev's workers, which hold it open after each event."""
     settle()
@@ -1672,6 +1679,49 @@ def test_cow_overflow_keeps_every_write_and_fails_the_image(s):
     assert "snapshot overflowed (diff-storage-full)" in sh("dmesg").stdout
     cow_detach(dev)
     assert not os.path.exists(image) and not attached(dev, "cow")
+
+
+def test_cow_failing_diff_storage_fails_the_snapshot_never_a_write(s):
+    loop, backing = s.loop(16), s.loop(16)
+    size = 16 << 20
+    a = write_pattern(loop, 1, size)
+    diff = s.dm_linear("dmflt-test-cowdiff", backing, 16 << 11)
+    udev_paused(s)
+    dev, image, _ = cow_take(s, loop, diff)
+    half = size // 2
+    b = bytearray(a)
+    b[:half] = write_pattern(loop, 2, half)  # the first half's chunks are copied
+    assert sha_direct(image) == hashlib.sha256(a).hexdigest(), "the image is not the take"
+    assert cow(dev)["copied_chunks"] == half // COW_CHUNK
+    # the diff storage fails from here on: each further copy's write gets EIO
+    dm_fail_from_now("dmflt-test-cowdiff", 16 << 11)
+    b[:] = write_pattern(loop, 3, size)
+    w = cow(dev)
+    assert (w["state"], w["error"]) == ("failed", "diff-storage-write-failed"), w
+    assert w["copied_chunks"] == half // COW_CHUNK, w
+    assert w["taken_at"] < w["stopped_at"] <= time.time_ns(), w
+    assert sha_direct(loop) == hashlib.sha256(b).hexdigest(), "a write was lost when the diff storage failed"
+    for off in (0, half):  # copied before the failure, and never copied
+        assert dio(image, "read", off, 4096)[0] == errno.EIO
+    assert "snapshot failed (diff-storage-write-failed)" in sh("dmesg").stdout
+    cow_detach(dev)
+    assert not os.path.exists(image) and not attached(dev, "cow")
+
+
+def test_cow_failing_diff_storage_read_fails_the_image_read(s):
+    loop, backing = s.loop(16), s.loop(16)
+    size = 16 << 20
+    a = write_pattern(loop, 1, size)
+    diff = s.dm_linear("dmflt-test-cowdiff", backing, 16 << 11)
+    udev_paused(s)
+    dev, image, _ = cow_take(s, loop, diff)
+    write_pattern(loop, 2, COW_CHUNK)  # chunk 0 is copied
+    dm_fail_from_now("dmflt-test-cowdiff", 16 << 11)
+    assert dio(image, "read", 0, 4096)[0] == errno.EIO, "a copied chunk read without its diff storage"
+    err, data = dio(image, "read", COW_CHUNK, 4096)  # uncopied: read from the device
+    assert err == 0 and data == a[COW_CHUNK:COW_CHUNK + 4096]
+    assert cow(dev)["state"] == "active"
+    cow_detach(dev)
 
 
 def test_cow_fio_verify_on_original_while_image_is_read(s):
