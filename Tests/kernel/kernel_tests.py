@@ -1681,13 +1681,20 @@ def test_cow_overflow_keeps_every_write_and_fails_the_image(s):
     assert not os.path.exists(image) and not attached(dev, "cow")
 
 
-def test_cow_failing_diff_storage_fails_the_snapshot_never_a_write(s):
+def cow_take_with_failable_diff_storage(s):
+    """A 16 MiB loop device with a pattern, snapshotted onto dm device dmflt-test-cowdiff
+    (dm_fail_from_now() makes it fail); returns (loop, dev, image, the pattern)."""
     loop, backing = s.loop(16), s.loop(16)
-    size = 16 << 20
-    a = write_pattern(loop, 1, size)
+    a = write_pattern(loop, 1, 16 << 20)
     diff = s.dm_linear("dmflt-test-cowdiff", backing, 16 << 11)
     udev_paused(s)
     dev, image, _ = cow_take(s, loop, diff)
+    return loop, dev, image, a
+
+
+def test_cow_failing_diff_storage_fails_the_snapshot_never_a_write(s):
+    loop, dev, image, a = cow_take_with_failable_diff_storage(s)
+    size = len(a)
     half = size // 2
     b = bytearray(a)
     b[:half] = write_pattern(loop, 2, half)  # the first half's chunks are copied
@@ -1709,12 +1716,7 @@ def test_cow_failing_diff_storage_fails_the_snapshot_never_a_write(s):
 
 
 def test_cow_failing_diff_storage_read_fails_the_image_read(s):
-    loop, backing = s.loop(16), s.loop(16)
-    size = 16 << 20
-    a = write_pattern(loop, 1, size)
-    diff = s.dm_linear("dmflt-test-cowdiff", backing, 16 << 11)
-    udev_paused(s)
-    dev, image, _ = cow_take(s, loop, diff)
+    loop, dev, image, a = cow_take_with_failable_diff_storage(s)
     write_pattern(loop, 2, COW_CHUNK)  # chunk 0 is copied
     dm_fail_from_now("dmflt-test-cowdiff", 16 << 11)
     assert dio(image, "read", 0, 4096)[0] == errno.EIO, "a copied chunk read without its diff storage"
