@@ -11,7 +11,6 @@ import tempfile
 import threading
 import time
 
-import fcntl
 import hashlib
 import http.client
 
@@ -20,6 +19,7 @@ sys.path.insert(0, os.path.join(ROOT, "Tests", "kernel"))
 import dmfilter as dmf  # noqa: E402
 from undo_scope import UndoScope  # noqa: E402
 import suite_runner  # noqa: E402
+from loop_control import remove_loop  # noqa: E402
 
 BIN = os.path.join(ROOT, os.environ.get("SWIFT_SCRATCH", ".build"), "debug", "dmfltd")
 SCRATCH = tempfile.mkdtemp(prefix="dmflt-daemon-")
@@ -198,15 +198,6 @@ class Scope(UndoScope):
         d = Daemon(tempfile.mkdtemp(dir=SCRATCH, prefix="state-"))
         self.later(d.kill9)
         return d.start()
-
-
-def remove_loop_device(minor):
-    """Deletes the unbound loop device itself (LOOP_CTL_REMOVE); `losetup -d` only unbinds its file."""
-    fd = os.open("/dev/loop-control", os.O_RDWR)
-    try:
-        fcntl.ioctl(fd, 0x4C81, minor)
-    finally:
-        os.close(fd)
 
 
 def majmin(dev):
@@ -488,7 +479,7 @@ def test_a_device_named_by_number_is_attached_when_it_appears(s):
     eventually("the waiting attachment attaches", lambda: kernel_has(dev))
     eventually("its phase says attached", lambda: d.get("later").json()["status"]["phase"] == "attached")
     sh("losetup -d %s" % node)
-    remove_loop_device(minor)
+    remove_loop(minor)
     # Opening a stale node would create the loop device again (the kernel's legacy autoload).
     if os.path.exists(node):
         os.unlink(node)

@@ -20,6 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dmfilter as dmf  # noqa: E402
 from undo_scope import UndoScope  # noqa: E402
 import suite_runner  # noqa: E402
+from loop_control import remove_loop  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODULES = os.path.join(REPO, "kernel", "build", os.uname().release)
@@ -43,15 +44,6 @@ def sh(cmd, check=True):
 def settle():
     if shutil.which("udevadm"):
         sh("udevadm settle", check=False)
-
-
-def remove_loop(minor):
-    """Removes loop device `minor` itself (LOOP_CTL_REMOVE), as losetup -d does not."""
-    fd = os.open("/dev/loop-control", os.O_RDWR)
-    try:
-        fcntl.ioctl(fd, 0x4C81, minor)
-    finally:
-        os.close(fd)
 
 
 def dm_fail_from_now(name, sectors):
