@@ -1,4 +1,4 @@
-// DaemonLogHandlerTests: dmfltd's log lines keep StreamLogHandler's format, one whole line per write.
+// DaemonLogHandlerTests: dmfltd's log lines keep StreamLogHandler's format, whole lines in the order they were made.
 import Foundation
 import Logging
 import Testing
@@ -7,19 +7,21 @@ import Testing
 
 @Suite struct DaemonLogHandlerTests {
     /// Everything `body` wrote to a file opened with O_APPEND (as a log file is), split into lines.
-    private func lines(_ body: (Int32) -> Void) throws -> [String] {
+    private func lines(_ body: (LogWriter) -> Void) throws -> [String] {
         let path = NSTemporaryDirectory() + "dmflt-log-\(UUID().uuidString)"
         defer { unlink(path) }
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o600)
         #expect(fd >= 0)
-        body(fd)
+        let writer = LogWriter(descriptor: fd)
+        body(writer)
+        writer.close()
         close(fd)
         return try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map(String.init)
     }
 
     @Test func lineHasTimestampLevelLabelSortedMetadataSourceAndMessage() throws {
-        let out = try lines { fd in
-            var handler = DaemonLogHandler(label: "dmflt.test", descriptor: fd)
+        let out = try lines { writer in
+            var handler = DaemonLogHandler(label: "dmflt.test", writer: writer)
             handler.metadataProvider = nil
             handler[metadataKey: "zone"] = "b"
             let logger = Logger(label: "dmflt.test", factory: { _ in handler })
@@ -36,8 +38,8 @@ import Testing
     }
 
     @Test func concurrentLinesNeverInterleave() throws {
-        let out = try lines { fd in
-            let logger = Logger(label: "dmflt.test", factory: { DaemonLogHandler(label: $0, descriptor: fd) })
+        let out = try lines { writer in
+            let logger = Logger(label: "dmflt.test", factory: { DaemonLogHandler(label: $0, writer: writer) })
             DispatchQueue.concurrentPerform(iterations: 8) { worker in
                 for i in 0..<50 { logger.info("worker \(worker) line \(i) \(String(repeating: "x", count: 200))") }
             }
@@ -45,5 +47,42 @@ import Testing
         #expect(out.count == 400)
         #expect(
             out.allSatisfy { $0.hasSuffix(String(repeating: "x", count: 200)) && $0.contains(" info dmflt.test: ") })
+    }
+
+    /// Lines of one thread keep their order across batches, whatever the other threads log meanwhile.
+    @Test func eachThreadsLinesKeepTheirOrder() throws {
+        let out = try lines { writer in
+            let logger = Logger(label: "dmflt.test", factory: { DaemonLogHandler(label: $0, writer: writer) })
+            DispatchQueue.concurrentPerform(iterations: 4) { worker in
+                for i in 0..<2000 { logger.info("worker \(worker) line \(i)") }
+            }
+        }
+        #expect(out.count == 8000)
+        for worker in 0..<4 {
+            let numbers = out.compactMap { line -> Int? in
+                guard let r = line.range(of: "] worker \(worker) line ") else { return nil }
+                return Int(line[r.upperBound...])
+            }
+            #expect(numbers == Array(0..<2000), "worker \(worker)")
+        }
+    }
+
+    /// An error line is on disk when `log` returns (with every line before it); an info line may wait
+    /// for the next batch, and `flush` writes it.
+    @Test func errorLinesAreWrittenBeforeLogReturns() throws {
+        let path = NSTemporaryDirectory() + "dmflt-log-\(UUID().uuidString)"
+        defer { unlink(path) }
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        defer { close(fd) }
+        let writer = LogWriter(descriptor: fd)
+        defer { writer.close() }
+        let logger = Logger(label: "dmflt.test", factory: { DaemonLogHandler(label: $0, writer: writer) })
+        logger.info("before")
+        logger.error("the reason")
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(text.hasSuffix("] the reason\n") && text.contains("] before\n"), "\(text)")
+        logger.info("after")
+        writer.flush()
+        #expect(try String(contentsOfFile: path, encoding: .utf8).hasSuffix("] after\n"))
     }
 }

@@ -16,9 +16,11 @@ import Testing
         let path = NSTemporaryDirectory() + "dmflt-log-\(UUID().uuidString)"
         defer { unlink(path) }
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-        let logger = Logger(label: "dmflt.test") { DaemonLogHandler(label: $0, descriptor: fd) }
+        let writer = LogWriter(descriptor: fd)
+        let logger = Logger(label: "dmflt.test") { DaemonLogHandler(label: $0, writer: writer) }
         logger.warning(
             "kernel said: oops\n2026-01-01T00:00:00+0000 info forged", metadata: ["device": "loop0\r\u{1b}[2J"])
+        writer.close()
         close(fd)
         let text = try String(contentsOfFile: path, encoding: .utf8)
         #expect(text.filter { $0 == "\n" }.count == 1 && text.hasSuffix("\n"))
@@ -33,7 +35,9 @@ import Testing
         defer { unlink(path) }
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o600)
         defer { close(fd) }
-        func logger(_ label: String) -> Logger { Logger(label: label) { DaemonLogHandler(label: $0, descriptor: fd) } }
+        let writer = LogWriter(descriptor: fd)
+        defer { writer.close() }
+        func logger(_ label: String) -> Logger { Logger(label: label) { DaemonLogHandler(label: $0, writer: writer) } }
         let token = "operator-token-0123456789abcdef"
         var router = Router()
         router.delete("/v1/hosts/{host}/attachments/{id}") { _ in Response(status: 204) }
@@ -64,6 +68,7 @@ import Testing
                 }
             }
         }
+        writer.flush()
         let bytes = try Array(Data(contentsOf: URL(fileURLWithPath: path)))
         #expect(!bytes.contains(0x0D) && !bytes.contains(0x00) && !bytes.contains(0x1B))
         let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)

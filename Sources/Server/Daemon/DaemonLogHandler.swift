@@ -1,4 +1,4 @@
-// DaemonLogHandler: dmfltd's log lines on standard error, one write(2) each, in StreamLogHandler's format.
+// DaemonLogHandler: dmfltd's log lines in StreamLogHandler's format, handed whole to a LogWriter.
 import Foundation
 import Logging
 import Synchronization
@@ -11,18 +11,19 @@ import Synchronization
 /// StreamLogHandler uses, without its two per-line costs on Linux: `localtime()` rereads
 /// /etc/localtime on every call (and takes glibc's time zone lock), and stdio's stream lock made the
 /// pool threads queue on each other. Here the timestamp is formatted once per second and each line
-/// is a single `write(2)`, so lines from concurrent requests never interleave. Everything that
+/// goes whole into the LogWriter's ordered buffer, so lines from concurrent requests never
+/// interleave and no serving thread makes a write(2) for its line. Everything that
 /// comes from outside (message, metadata, source) goes through LogText, so one event stays one line.
 struct DaemonLogHandler: LogHandler {
     let label: String
     var logLevel: Logger.Level = .info
     var metadata: Logger.Metadata = [:]
     var metadataProvider: Logger.MetadataProvider?
-    let descriptor: Int32
+    let writer: LogWriter
 
-    init(label: String, descriptor: Int32 = STDERR_FILENO) {
+    init(label: String, writer: LogWriter = .standardError) {
         self.label = label
-        self.descriptor = descriptor
+        self.writer = writer
         self.metadataProvider = LoggingSystem.metadataProvider
     }
 
@@ -60,21 +61,7 @@ struct DaemonLogHandler: LogHandler {
         line += "] "
         line += LogText.escaped(event.message.description)
         line += "\n"
-        Self.writeAll(line, to: descriptor)
-    }
-
-    /// One `write(2)` for the whole line (retried only for what a short write left).
-    static func writeAll(_ line: String, to fd: Int32) {
-        var line = line
-        line.withUTF8 { bytes in
-            var offset = 0
-            while offset < bytes.count {
-                let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { return }
-                offset += n
-            }
-        }
+        writer.append(line, durable: event.level >= .error)
     }
 }
 
