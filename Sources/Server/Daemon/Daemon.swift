@@ -62,7 +62,7 @@ struct Daemon {
         let app = HTTPApplication(
             router: router,
             middlewares: [
-                RequestLogging(), statsService.middleware, ErrorMapping(), cluster.trust,
+                RequestLogging(mode: settings.accessLog), statsService.middleware, ErrorMapping(), cluster.trust,
                 BearerAuthentication(tokens: settings.tokens), cluster.forwarder,
             ])
         let server = HTTPServer(

@@ -14,11 +14,21 @@ struct DaemonSettings: Sendable {
     var tls: TLSCredentials?
     /// --insecure: an open daemon (no token file) may listen beyond loopback and be part of a cluster.
     var insecure: Bool
+    var accessLog: AccessLogMode
 
     init(
         listen: String, stateDir: String, hostName: String, tokenFile: String?, peers: [String], tlsCert: String?,
-        tlsKey: String?, insecure: Bool, peerTokenFile: String? = nil, peerCA: String? = nil, peerTimeout: Double? = nil
+        tlsKey: String?, insecure: Bool, peerTokenFile: String? = nil, peerCA: String? = nil,
+        peerTimeout: Double? = nil,
+        accessLog: String = "all"
     ) throws {
+        guard let mode = AccessLogMode(rawValue: accessLog) else {
+            throw Invalid(
+                description:
+                    "--access-log must be one of \(AccessLogMode.allCases.map(\.rawValue).joined(separator: ", ")), not '\(accessLog)'"
+            )
+        }
+        self.accessLog = mode
         do {
             self.listen = try ListenAddress(parsing: listen)
         } catch {

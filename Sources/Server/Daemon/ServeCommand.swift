@@ -44,6 +44,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "PEM private key for HTTPS (with --tls-cert).")
     var tlsKey: String?
 
+    @Option(
+        help:
+            "Which requests leave an access log line: all, mutations (not GET, HEAD or OPTIONS) or none. Mutations always leave an audit line."
+    )
+    var accessLog = "all"
+
     @Flag(
         help:
             "Allow a non-loopback address or peers without a token file (anyone who can connect may attach and detach, on every host)."
@@ -56,7 +62,7 @@ struct ServeCommand: AsyncParsableCommand {
             settings = try DaemonSettings(
                 listen: listen, stateDir: stateDir, hostName: hostName ?? DaemonSettings.systemHostName(),
                 tokenFile: tokenFile, peers: peers, tlsCert: tlsCert, tlsKey: tlsKey, insecure: insecure,
-                peerTokenFile: peerTokenFile, peerCA: peerCa, peerTimeout: peerTimeout)
+                peerTokenFile: peerTokenFile, peerCA: peerCa, peerTimeout: peerTimeout, accessLog: accessLog)
         } catch let error as DaemonSettings.Invalid {
             throw ValidationError(error.description)
         }
@@ -64,6 +70,7 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             try await Daemon(settings: settings).run()
         } catch {
+            LogWriter.standardError.flush()
             FileHandle.standardError.write(Data("dmfltd: \(LogText.escaped("\(error)"))\n".utf8))
             throw Self.exitCode(for: error)
         }

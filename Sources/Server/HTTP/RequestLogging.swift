@@ -2,28 +2,58 @@
 import Foundation
 import Logging
 
+/// Which requests leave an access line (`dmfltd serve --access-log`). Mutations also leave an
+/// audit line (BearerAuthentication) whatever this says.
+public enum AccessLogMode: String, Sendable, CaseIterable {
+    case all
+    /// Only requests that may change something: no line for every scrape or poll.
+    case mutations
+    case none
+
+    func logs(method: String) -> Bool {
+        switch self {
+        case .all: true
+        case .mutations: !BearerAuthentication.isReadOnly(method)
+        case .none: false
+        }
+    }
+}
+
 /// Logs the route template rather than the raw path (bounded, no identifiers), and never headers or
 /// bodies, so a token cannot reach the log.
 public struct RequestLogging: Middleware {
     let logger: Logger
     let level: Logger.Level
+    let mode: AccessLogMode
 
-    public init(logger: Logger = Logger(label: "dmflt.http"), level: Logger.Level = .info) {
+    public init(logger: Logger = Logger(label: "dmflt.http"), level: Logger.Level = .info, mode: AccessLogMode = .all) {
         self.logger = logger
         self.level = level
+        self.mode = mode
     }
 
     public func handle(_ request: Request, next: Handler) async throws -> Response {
+        guard mode.logs(method: request.method) else { return try await next(request) }
         let start = ContinuousClock.now
         do {
             let response = try await next(request)
             log(request, response.status, since: start)
             return response
-        } catch let error as any ProblemConvertible {
-            log(request, error.problem.status, since: start)
-            throw error
         } catch {
-            log(request, 500, since: start)
+            log(request, Problem.status(of: error), since: start)
+            throw error
+        }
+    }
+
+    public func handleImmediately(_ request: Request, next: ImmediateHandler) throws -> Response? {
+        guard mode.logs(method: request.method) else { return try next(request) }
+        let start = ContinuousClock.now
+        do {
+            guard let response = try next(request) else { return nil }
+            log(request, response.status, since: start)
+            return response
+        } catch {
+            log(request, Problem.status(of: error), since: start)
             throw error
         }
     }
