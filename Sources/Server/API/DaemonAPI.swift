@@ -15,31 +15,41 @@ struct DaemonAPI: Sendable {
 
     /// `members`: whether GET /v1/hosts is this host alone; a cluster registers its own.
     func register(into router: inout Router, members: Bool = true) {
-        router.get("/v1/health") { _ in try healthCache.response(for: HealthResource()) { try Response.json($0) } }
-        router.get("/v1/host") { _ in
-            // Probed on every request; only the encoding is reused while the facts are equal.
-            try hostCache.response(for: HostResource(name: hostName, version: version, facts: probe.probe())) {
-                try Response.json($0)
-            }
-        }
-        if members { router.get("/v1/hosts") { _ in try listHosts() } }
-        router.get("/v1/filters") { _ in try listFilters() }
-        router.get("/v1/hosts/{host}/devices") { r in
-            try checkHost(r)
-            return try listDevices()
-        }
-        router.get("/v1/hosts/{host}/attachments") { r in
-            try checkHost(r)
-            return try listAttachments()
-        }
+        // The reads below never suspend (memory, caches, sysfs, an ioctl): they are served without a task.
+        router.get(
+            "/v1/health", immediate: { _ in try healthCache.response(for: HealthResource()) { try Response.json($0) } })
+        router.get(
+            "/v1/host",
+            immediate: { _ in
+                // Probed on every request; only the encoding is reused while the facts are equal.
+                try hostCache.response(for: HostResource(name: hostName, version: version, facts: probe.probe())) {
+                    try Response.json($0)
+                }
+            })
+        if members { router.get("/v1/hosts", immediate: { _ in try listHosts() }) }
+        router.get("/v1/filters", immediate: { _ in try listFilters() })
+        router.get(
+            "/v1/hosts/{host}/devices",
+            immediate: { r in
+                try checkHost(r)
+                return try listDevices()
+            })
+        router.get(
+            "/v1/hosts/{host}/attachments",
+            immediate: { r in
+                try checkHost(r)
+                return try listAttachments()
+            })
         router.post("/v1/hosts/{host}/attachments") { r in
             try checkHost(r)
             return try await create(r, id: nil)
         }
-        router.get("/v1/hosts/{host}/attachments/{id}") { r in
-            try checkHost(r)
-            return try getAttachment(try attachmentID(r))
-        }
+        router.get(
+            "/v1/hosts/{host}/attachments/{id}",
+            immediate: { r in
+                try checkHost(r)
+                return try getAttachment(try attachmentID(r))
+            })
         router.put("/v1/hosts/{host}/attachments/{id}") { r in
             try checkHost(r)
             let id = try attachmentID(r)

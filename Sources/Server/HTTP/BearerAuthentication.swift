@@ -21,47 +21,63 @@ public struct BearerAuthentication: Middleware {
     static func isReadOnly(_ method: String) -> Bool { method == "GET" || method == "HEAD" || method == "OPTIONS" }
 
     public func handle(_ request: Request, next: Handler) async throws -> Response {
-        var request = request
         let mutating = !Self.isReadOnly(request.method)
         var who = "anonymous"
         do {
-            if openPaths.contains(request.path) {
-                who = "open-path"
-            } else if let role = request.role {
-                // Set only by PeerTrust (which runs just before and clears any other): another host of
-                // the cluster, acting for a caller with this role; the role rule below still applies.
-                who = "peer-\(role.rawValue)"
-                if mutating && role < .operator {
-                    throw Problem.forbidden("The reader role may only read; \(request.method) needs an operator token.")
-                }
-            } else if let tokens {
-                guard let presented = Self.bearerToken(request.headers["Authorization"]) else {
-                    throw Problem.unauthorized("This request needs 'Authorization: Bearer <token>'.")
-                }
-                guard let role = tokens.role(forToken: presented.utf8) else {
-                    var p = Problem.unauthorized("The bearer token is not valid.")
-                    p.headers["WWW-Authenticate"] = "Bearer realm=\"dmflt\", error=\"invalid_token\""
-                    throw p
-                }
-                request.role = role
-                who = role.rawValue
-                if mutating && role < .operator {
-                    throw Problem.forbidden("The reader role may only read; \(request.method) needs an operator token.")
-                }
-            } else {
-                request.role = .operator
-                who = "open"
-            }
-            let response = try await next(request)
+            let response = try await next(try authorized(request, who: &who))
             if mutating { record(request, who, response.status) }
             return response
-        } catch let error as any ProblemConvertible {
-            if mutating { record(request, who, error.problem.status) }
-            throw error
         } catch {
-            if mutating { record(request, who, 500) }
+            if mutating { record(request, who, Problem.status(of: error)) }
             throw error
         }
+    }
+
+    public func handleImmediately(_ request: Request, next: ImmediateHandler) throws -> Response? {
+        let mutating = !Self.isReadOnly(request.method)
+        var who = "anonymous"
+        do {
+            guard let response = try next(try authorized(request, who: &who)) else { return nil }
+            if mutating { record(request, who, response.status) }
+            return response
+        } catch {
+            if mutating { record(request, who, Problem.status(of: error)) }
+            throw error
+        }
+    }
+
+    /// The request with the caller's role, or the refusal; `who` names the caller for the audit line.
+    private func authorized(_ request: Request, who: inout String) throws -> Request {
+        var request = request
+        let mutating = !Self.isReadOnly(request.method)
+        if openPaths.contains(request.path) {
+            who = "open-path"
+        } else if let role = request.role {
+            // Set only by PeerTrust (which runs just before and clears any other): another host of
+            // the cluster, acting for a caller with this role; the role rule below still applies.
+            who = "peer-\(role.rawValue)"
+            if mutating && role < .operator {
+                throw Problem.forbidden("The reader role may only read; \(request.method) needs an operator token.")
+            }
+        } else if let tokens {
+            guard let presented = Self.bearerToken(request.headers["Authorization"]) else {
+                throw Problem.unauthorized("This request needs 'Authorization: Bearer <token>'.")
+            }
+            guard let role = tokens.role(forToken: presented.utf8) else {
+                var p = Problem.unauthorized("The bearer token is not valid.")
+                p.headers["WWW-Authenticate"] = "Bearer realm=\"dmflt\", error=\"invalid_token\""
+                throw p
+            }
+            request.role = role
+            who = role.rawValue
+            if mutating && role < .operator {
+                throw Problem.forbidden("The reader role may only read; \(request.method) needs an operator token.")
+            }
+        } else {
+            request.role = .operator
+            who = "open"
+        }
+        return request
     }
 
     /// The token after "Bearer " (scheme case-insensitive, RFC 7235, blanks around it ignored), or nil.

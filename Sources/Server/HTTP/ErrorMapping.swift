@@ -12,18 +12,28 @@ public struct ErrorMapping: Middleware {
     public func handle(_ request: Request, next: Handler) async throws -> Response {
         do {
             return try await next(request)
-        } catch let error as any ProblemConvertible {
-            return error.problem.response()
-        } catch let error as DecodingError {
-            // A body the handler could not decode is the client's mistake, never a 500.
-            return Problem.malformedJSON(Self.describe(error)).response()
         } catch {
-            // The detail stays generic: internals (paths, errnos of our own) are for the log only.
-            logger.error(
-                "\(request.method) \(request.route ?? "-") failed: \(String(reflecting: error))",
-                metadata: ["remote": "\(request.remoteAddress)"])
-            return Problem.internalError("An internal error occurred; it has been logged.").response()
+            return answer(error, to: request)
         }
+    }
+
+    public func handleImmediately(_ request: Request, next: ImmediateHandler) throws -> Response? {
+        do {
+            return try next(request)
+        } catch {
+            return answer(error, to: request)
+        }
+    }
+
+    private func answer(_ error: any Error, to request: Request) -> Response {
+        if let error = error as? any ProblemConvertible { return error.problem.response() }
+        // A body the handler could not decode is the client's mistake, never a 500.
+        if let error = error as? DecodingError { return Problem.malformedJSON(Self.describe(error)).response() }
+        // The detail stays generic: internals (paths, errnos of our own) are for the log only.
+        logger.error(
+            "\(request.method) \(request.route ?? "-") failed: \(String(reflecting: error))",
+            metadata: ["remote": "\(request.remoteAddress)"])
+        return Problem.internalError("An internal error occurred; it has been logged.").response()
     }
 
     static func describe(_ error: DecodingError) -> String {

@@ -19,14 +19,36 @@ public struct HTTPApplication: Sendable {
         return { request in try await app.respond(to: request) }
     }
 
+    /// The application as a handler that answers without a task when the route and every middleware
+    /// can (nil otherwise: then `handler` serves the request).
+    public var immediateHandler: @Sendable (Request) throws -> Response? {
+        let app = self
+        return { request in try app.respondImmediately(to: request) }
+    }
+
+    public func respondImmediately(to incoming: Request) throws -> Response? {
+        guard case .found(let route, let parameters) = router.resolve(method: incoming.method, path: incoming.path),
+            let terminal = route.immediate
+        else { return nil }
+        var request = incoming
+        request.route = route.template
+        request.pathParameters = parameters
+        var next: ImmediateHandler = { try terminal($0) }
+        for middleware in middlewares.reversed() {
+            let inner = next
+            next = { request in try middleware.handleImmediately(request, next: inner) }
+        }
+        return try next(request)
+    }
+
     public func respond(to incoming: Request) async throws -> Response {
         var request = incoming
         let terminal: Handler
-        switch router.match(method: request.method, path: request.path) {
-        case .found(let handler, let template, let parameters):
-            request.route = template
+        switch router.resolve(method: request.method, path: request.path) {
+        case .found(let route, let parameters):
+            request.route = route.template
             request.pathParameters = parameters
-            terminal = handler
+            terminal = route.handler
         case .methodNotAllowed(let template, let allowed):
             request.route = template
             let methods = Self.allowHeader(allowed)

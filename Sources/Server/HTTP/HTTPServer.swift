@@ -25,18 +25,22 @@ public final class HTTPServer: Sendable {
     private let running = Mutex(Running())
 
     public init(
-        configuration: HTTPServerConfiguration, handler: @escaping Handler, logger: Logger = Logger(label: "dmflt.http")
+        configuration: HTTPServerConfiguration, handler: @escaping Handler,
+        immediate: (@Sendable (Request) throws -> Response?)? = nil, logger: Logger = Logger(label: "dmflt.http")
     ) {
         self.configuration = configuration
         self.logger = logger
-        self.core = HTTPServerCore(handler: handler, maxBodyBytes: configuration.maxBodyBytes, logger: logger)
+        self.core = HTTPServerCore(
+            handler: handler, immediate: immediate, maxBodyBytes: configuration.maxBodyBytes, logger: logger)
     }
 
     public convenience init(
         configuration: HTTPServerConfiguration, application: HTTPApplication,
         logger: Logger = Logger(label: "dmflt.http")
     ) {
-        self.init(configuration: configuration, handler: application.handler, logger: logger)
+        self.init(
+            configuration: configuration, handler: application.handler, immediate: application.immediateHandler,
+            logger: logger)
     }
 
     /// Whether this libmicrohttpd can serve TLS (Debian's is built with GnuTLS).

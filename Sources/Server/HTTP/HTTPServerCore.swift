@@ -6,6 +6,8 @@ import Synchronization
 
 final class HTTPServerCore: Sendable {
     let handler: Handler
+    /// Answers without a task when it can (nil: run `handler` as a task).
+    let immediate: (@Sendable (Request) throws -> Response?)?
     let maxBodyBytes: Int
     let logger: Logger
 
@@ -25,8 +27,12 @@ final class HTTPServerCore: Sendable {
     /// libmicrohttpd's last few diagnostics, so a failed start can say why (the cause comes before the summary).
     private let recentLibraryMessages = Mutex<[String]>([])
 
-    init(handler: @escaping Handler, maxBodyBytes: Int, logger: Logger) {
+    init(
+        handler: @escaping Handler, immediate: (@Sendable (Request) throws -> Response?)?, maxBodyBytes: Int,
+        logger: Logger
+    ) {
         self.handler = handler
+        self.immediate = immediate
         self.maxBodyBytes = maxBodyBytes
         self.logger = logger
     }
@@ -70,11 +76,24 @@ final class HTTPServerCore: Sendable {
     func respond(to request: Request) async -> Response {
         do {
             return try await handler(request)
-        } catch let error as any ProblemConvertible {
-            return error.problem.response()
         } catch {
-            logger.error("unhandled error escaped the middleware chain: \(String(reflecting: error))")
-            return Problem.internalError("An internal error occurred; it has been logged.").response()
+            return escaped(error)
         }
+    }
+
+    /// The answer when it can be made without a task, else nil.
+    func respondImmediately(to request: Request) -> Response? {
+        guard let immediate else { return nil }
+        do {
+            return try immediate(request)
+        } catch {
+            return escaped(error)
+        }
+    }
+
+    private func escaped(_ error: any Error) -> Response {
+        if let error = error as? any ProblemConvertible { return error.problem.response() }
+        logger.error("unhandled error escaped the middleware chain: \(String(reflecting: error))")
+        return Problem.internalError("An internal error occurred; it has been logged.").response()
     }
 }

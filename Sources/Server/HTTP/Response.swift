@@ -60,9 +60,31 @@ public struct Response: Sendable {
 
 public typealias Handler = @Sendable (Request) async throws -> Response
 
+/// A route's handler that never suspends (it reads memory, a cache, an ioctl): requests it serves
+/// need no Swift task.
+public typealias SyncHandler = @Sendable (Request) throws -> Response
+
+/// A handler chain run without suspending: nil when some part of it would have to suspend (a call
+/// to a peer), and the request then runs as a task through the async chain, from the start.
+public typealias ImmediateHandler = (Request) throws -> Response?
+
 /// Cross-cutting behaviour around every handler (auth, logging, error mapping).
 public protocol Middleware: Sendable {
     func handle(_ request: Request, next: Handler) async throws -> Response
+    /// The same behaviour without suspending. It returns nil, having recorded nothing, when `next`
+    /// returns nil, or when it would itself have to suspend. The default: it would.
+    func handleImmediately(_ request: Request, next: ImmediateHandler) throws -> Response?
+}
+
+extension Middleware {
+    public func handleImmediately(_ request: Request, next: ImmediateHandler) throws -> Response? { nil }
+}
+
+extension Problem {
+    /// The status an error ends up as once ErrorMapping answers it: its problem's, or 500.
+    static func status(of error: any Error) -> Int {
+        (error as? any ProblemConvertible)?.problem.status ?? 500
+    }
 }
 
 /// One shared JSON configuration: ISO 8601 dates, sorted keys for stable output.

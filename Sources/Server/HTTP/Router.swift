@@ -9,6 +9,8 @@ public struct Router: Sendable {
         /// Routes of one shape (same literals, parameters in the same places) share this number.
         var shapeID: Int
         var handler: Handler
+        /// The same handler, callable without a task, for routes that never suspend.
+        var immediate: SyncHandler?
     }
 
     enum Segment: Sendable, Equatable {
@@ -29,7 +31,9 @@ public struct Router: Sendable {
 
     /// A second route with the same method and the same shape (literals equal, parameters anywhere
     /// named) is a programming error: which one answered would depend on the order of registration.
-    public mutating func add(_ method: String, _ template: String, _ handler: @escaping Handler) {
+    public mutating func add(
+        _ method: String, _ template: String, _ handler: @escaping Handler, immediate: SyncHandler? = nil
+    ) {
         let segments = Router.split(template).map { s -> Segment in
             s.hasPrefix("{") && s.hasSuffix("}") ? .parameter(String(s.dropFirst().dropLast())) : .literal(s)
         }
@@ -40,7 +44,9 @@ public struct Router: Sendable {
             "route \(method) \(template) is registered twice")
         let shapeID = sameShape?.shapeID ?? (routes.map(\.shapeID).max() ?? -1) + 1
         routes.append(
-            Route(method: method, template: template, segments: segments, shapeID: shapeID, handler: handler))
+            Route(
+                method: method, template: template, segments: segments, shapeID: shapeID, handler: handler,
+                immediate: immediate))
     }
 
     /// Literals as themselves, parameters as nil: two templates of one shape match the same paths.
@@ -62,11 +68,32 @@ public struct Router: Sendable {
     }
 
     public mutating func get(_ t: String, _ h: @escaping Handler) { add("GET", t, h) }
+    /// A GET whose handler never suspends: served on the connection's thread without a task.
+    public mutating func get(_ t: String, immediate h: @escaping SyncHandler) {
+        add("GET", t, { try h($0) }, immediate: h)
+    }
     public mutating func post(_ t: String, _ h: @escaping Handler) { add("POST", t, h) }
     public mutating func put(_ t: String, _ h: @escaping Handler) { add("PUT", t, h) }
     public mutating func delete(_ t: String, _ h: @escaping Handler) { add("DELETE", t, h) }
 
     public func match(method: String, path: String) -> Match {
+        switch resolve(method: method, path: path) {
+        case .found(let route, let parameters):
+            return .found(route.handler, template: route.template, parameters: parameters)
+        case .methodNotAllowed(let template, let allowed):
+            return .methodNotAllowed(template: template, allowed: allowed)
+        case .notFound: return .notFound
+        }
+    }
+
+    /// `match`, with the whole route (its immediate handler too).
+    enum Resolution {
+        case found(Route, parameters: [String: String])
+        case methodNotAllowed(template: String, allowed: [String])
+        case notFound
+    }
+
+    func resolve(method: String, path: String) -> Resolution {
         // Substrings of the path: only the parameters' values become Strings.
         let parts = path.split(separator: "/", omittingEmptySubsequences: true)
         // The most specific template that matches the path decides, whatever the registration order;
@@ -80,13 +107,13 @@ public struct Router: Sendable {
         var allowed: [String] = []
         for route in routes where route.shapeID == best.shapeID {
             if route.method == method, let params = Router.bind(route.segments, parts) {
-                return .found(route.handler, template: route.template, parameters: params)
+                return .found(route, parameters: params)
             }
             if route.method == "GET" { get = route }
             allowed.append(route.method)
         }
         if method == "HEAD", let get, let params = Router.bind(get.segments, parts) {
-            return .found(get.handler, template: get.template, parameters: params)
+            return .found(get, parameters: params)
         }
         return .methodNotAllowed(template: best.template, allowed: allowed)
     }

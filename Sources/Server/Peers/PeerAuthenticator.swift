@@ -113,11 +113,20 @@ struct PeerTrust: Middleware {
     let authenticator: PeerAuthenticator
 
     func handle(_ request: Request, next: Handler) async throws -> Response {
+        try await next(try trusted(request))
+    }
+
+    func handleImmediately(_ request: Request, next: ImmediateHandler) throws -> Response? {
+        try next(try trusted(request))
+    }
+
+    /// The request as auth must see it: `role` set for a valid cluster call, cleared otherwise.
+    private func trusted(_ request: Request) throws -> Request {
         var r = request
         // Only this middleware may set a role before auth runs.
         r.role = nil
         switch authenticator.authenticate(request) {
-        case .notPeer: return try await next(r)
+        case .notPeer: return r
         case .rejected(let problem): throw problem
         case .peer(let role):
             // Enforced here as well as in auth, so a reader's mutation can never ride on a peer call.
@@ -126,7 +135,7 @@ struct PeerTrust: Middleware {
                     "The caller behind this forwarded request is a reader; \(request.method) needs an operator.")
             }
             r.role = role
-            return try await next(r)
+            return r
         }
     }
 }

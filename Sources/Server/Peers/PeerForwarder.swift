@@ -34,6 +34,12 @@ struct PeerForwarder: Middleware {
         return Response(status: answer.status, headers: PeerHeaders.returned(answer.headers), body: answer.body)
     }
 
+    /// This host's requests go on at once; a peer's need the network, so they run as a task.
+    func handleImmediately(_ request: Request, next: ImmediateHandler) throws -> Response? {
+        guard let (host, _) = Self.target(of: request.path), !directory.isSelf(host) else { return try next(request) }
+        return nil
+    }
+
     /// ("b", ["devices"]) for "/v1/hosts/b/devices"; nil for paths that name no host or only the host itself.
     static func target(of path: String) -> (String, [String])? {
         let parts = path.split(separator: "/", omittingEmptySubsequences: true)

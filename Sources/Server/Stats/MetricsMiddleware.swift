@@ -26,11 +26,20 @@ struct MetricsMiddleware: Middleware {
             let response = try await next(request)
             record(request, status: response.status, since: start)
             return response
-        } catch let error as any ProblemConvertible {
-            record(request, status: error.problem.status, since: start)
-            throw error
         } catch {
-            record(request, status: 500, since: start)
+            record(request, status: Problem.status(of: error), since: start)
+            throw error
+        }
+    }
+
+    func handleImmediately(_ request: Request, next: ImmediateHandler) throws -> Response? {
+        let start = ContinuousClock.now
+        do {
+            guard let response = try next(request) else { return nil }
+            record(request, status: response.status, since: start)
+            return response
+        } catch {
+            record(request, status: Problem.status(of: error), since: start)
             throw error
         }
     }
