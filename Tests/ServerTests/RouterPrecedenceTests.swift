@@ -56,4 +56,30 @@ import Testing
         }
         #expect(parameters == ["host": "b"])
     }
+
+    /// A path spelled exactly as a template without parameters (looked up directly) and the same path
+    /// spelled otherwise (found by the scan) get the same answer, for every method.
+    @Test func anExactPathAndItsOtherSpellingsAgree() {
+        let r = router([
+            ("GET", "/v1/{what}"), ("GET", "/v1/host"), ("DELETE", "/v1/host"), ("POST", "/v1/hosts/{host}"),
+        ])
+        for method in ["GET", "HEAD", "DELETE", "POST"] {
+            let answers = ["/v1/host", "/v1/host/", "//v1//host"].map { path -> String in
+                switch r.match(method: method, path: path) {
+                case .found(_, let template, let parameters): return "found \(template) \(parameters)"
+                case .methodNotAllowed(let template, let allowed): return "405 \(template) \(allowed)"
+                case .notFound: return "404"
+                }
+            }
+            #expect(Set(answers).count == 1, "\(method): \(answers)")
+        }
+        #expect(template(r, "GET", "/v1/host") == "/v1/host")
+        #expect(template(r, "HEAD", "/v1/host") == "/v1/host")
+        #expect(template(r, "GET", "/v1/other") == "/v1/{what}")
+        guard case .methodNotAllowed(_, let allowed) = r.match(method: "POST", path: "/v1/host") else {
+            Issue.record("POST on /v1/host should be 405")
+            return
+        }
+        #expect(allowed == ["GET", "DELETE"])
+    }
 }

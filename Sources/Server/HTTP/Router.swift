@@ -26,6 +26,10 @@ public struct Router: Sendable {
     }
 
     private var routes: [Route] = []
+    /// The routes of each template without parameters, by that template: a path spelled exactly as
+    /// one of them is answered without scanning every route (such a template is the most specific
+    /// one for its path). Other spellings ("/v1/host/") go through the scan and get the same answer.
+    private var exact: [String: [Route]] = [:]
 
     public init() {}
 
@@ -43,10 +47,13 @@ public struct Router: Sendable {
             sameShape == nil || !routes.contains { $0.shapeID == sameShape!.shapeID && $0.method == method },
             "route \(method) \(template) is registered twice")
         let shapeID = sameShape?.shapeID ?? (routes.map(\.shapeID).max() ?? -1) + 1
-        routes.append(
-            Route(
-                method: method, template: template, segments: segments, shapeID: shapeID, handler: handler,
-                immediate: immediate))
+        let route = Route(
+            method: method, template: template, segments: segments, shapeID: shapeID, handler: handler,
+            immediate: immediate)
+        routes.append(route)
+        if shape.allSatisfy({ $0 != nil }), template == "/" + shape.compactMap { $0 }.joined(separator: "/") {
+            exact[template, default: []].append(route)
+        }
     }
 
     /// Literals as themselves, parameters as nil: two templates of one shape match the same paths.
@@ -94,6 +101,16 @@ public struct Router: Sendable {
     }
 
     func resolve(method: String, path: String) -> Resolution {
+        if let same = exact[path] {
+            if let route = same.first(where: { $0.method == method })
+                ?? same.first(where: {
+                    method == "HEAD" && $0.method == "GET"
+                })
+            {
+                return .found(route, parameters: [:])
+            }
+            return .methodNotAllowed(template: path, allowed: same.map(\.method))
+        }
         // Substrings of the path: only the parameters' values become Strings.
         let parts = path.split(separator: "/", omittingEmptySubsequences: true)
         // The most specific template that matches the path decides, whatever the registration order;
