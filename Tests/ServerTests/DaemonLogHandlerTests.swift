@@ -6,17 +6,11 @@ import Testing
 @testable import dmfltd
 
 @Suite struct DaemonLogHandlerTests {
-    /// Everything `body` wrote to a file opened with O_APPEND (as a log file is), split into lines.
+    /// Everything `body` logged through the writer of a log file, split into lines.
     private func lines(_ body: (LogWriter) -> Void) throws -> [String] {
-        let path = NSTemporaryDirectory() + "dmflt-log-\(UUID().uuidString)"
-        defer { unlink(path) }
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-        #expect(fd >= 0)
-        let writer = LogWriter(descriptor: fd)
-        body(writer)
-        writer.close()
-        close(fd)
-        return try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map(String.init)
+        let file = TemporaryLogFile()
+        body(file.writer)
+        return try file.text().split(separator: "\n").map(String.init)
     }
 
     @Test func lineHasTimestampLevelLabelSortedMetadataSourceAndMessage() throws {
@@ -70,19 +64,13 @@ import Testing
     /// An error line is on disk when `log` returns (with every line before it); an info line may wait
     /// for the next batch, and `flush` writes it.
     @Test func errorLinesAreWrittenBeforeLogReturns() throws {
-        let path = NSTemporaryDirectory() + "dmflt-log-\(UUID().uuidString)"
-        defer { unlink(path) }
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-        defer { close(fd) }
-        let writer = LogWriter(descriptor: fd)
-        defer { writer.close() }
-        let logger = Logger(label: "dmflt.test", factory: { DaemonLogHandler(label: $0, writer: writer) })
+        let file = TemporaryLogFile()
+        let logger = file.logger("dmflt.test")
         logger.info("before")
         logger.error("the reason")
-        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let text = try file.onDisk()
         #expect(text.hasSuffix("] the reason\n") && text.contains("] before\n"), "\(text)")
         logger.info("after")
-        writer.flush()
-        #expect(try String(contentsOfFile: path, encoding: .utf8).hasSuffix("] after\n"))
+        #expect(try file.text().hasSuffix("] after\n"))
     }
 }

@@ -13,16 +13,10 @@ import Testing
     }
 
     @Test func metadataAndMessageOfOneEventStayOnOneLine() throws {
-        let path = NSTemporaryDirectory() + "dmflt-log-\(UUID().uuidString)"
-        defer { unlink(path) }
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-        let writer = LogWriter(descriptor: fd)
-        let logger = Logger(label: "dmflt.test") { DaemonLogHandler(label: $0, writer: writer) }
-        logger.warning(
+        let file = TemporaryLogFile()
+        file.logger("dmflt.test").warning(
             "kernel said: oops\n2026-01-01T00:00:00+0000 info forged", metadata: ["device": "loop0\r\u{1b}[2J"])
-        writer.close()
-        close(fd)
-        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let text = try file.text()
         #expect(text.filter { $0 == "\n" }.count == 1 && text.hasSuffix("\n"))
         #expect(!text.contains("\r") && !text.contains("\u{1b}"))
         #expect(text.contains(#"device=loop0\r\x1b[2J"#) && text.contains(#"oops\n2026"#))
@@ -31,13 +25,8 @@ import Testing
     /// Refused (no token) and accepted (operator token) requests whose path carries a newline, a carriage
     /// return, a NUL and an ANSI escape: each leaves exactly its request line and its audit line.
     @Test func hostilePathsLeaveOneRequestLineAndOneAuditLineEach() async throws {
-        let path = NSTemporaryDirectory() + "dmflt-log-\(UUID().uuidString)"
-        defer { unlink(path) }
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-        defer { close(fd) }
-        let writer = LogWriter(descriptor: fd)
-        defer { writer.close() }
-        func logger(_ label: String) -> Logger { Logger(label: label) { DaemonLogHandler(label: $0, writer: writer) } }
+        let file = TemporaryLogFile()
+        func logger(_ label: String) -> Logger { file.logger(label) }
         let token = "operator-token-0123456789abcdef"
         var router = Router()
         router.delete("/v1/hosts/{host}/attachments/{id}") { _ in Response(status: 204) }
@@ -68,8 +57,7 @@ import Testing
                 }
             }
         }
-        writer.flush()
-        let bytes = try Array(Data(contentsOf: URL(fileURLWithPath: path)))
+        let bytes = Array(try file.text().utf8)
         #expect(!bytes.contains(0x0D) && !bytes.contains(0x00) && !bytes.contains(0x1B))
         let lines = String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
             .dropLast()
