@@ -163,7 +163,7 @@ paths = doc.get("paths", {})
 sources = list(swift_sources(root))
 routes = set()
 for text in sources:
-    for method, path in re.findall(r'router\.(get|put|post|delete)\("([^"]+)"', text):
+    for method, path in re.findall(r'router\.(get|put|post|delete)\(\s*"([^"]+)"', text):
         routes.add((method, shape(path)))
 check(len(routes) >= 18, f"found the daemon's routes in {root}/Sources/Server ({len(routes)})")
 # Filter types declare their operations in their Engine folder; the daemon serves each under the attachment.
