@@ -116,8 +116,11 @@ struct PeerTrust: Middleware {
         try await next(try trusted(request))
     }
 
+    /// A signed peer call always runs as a task: checking it records its nonce (a replay is refused),
+    /// so it must be checked once, and a later part of the chain may still need to suspend.
     func handleImmediately(_ request: Request, next: ImmediateHandler) throws -> Response? {
-        try next(try trusted(request))
+        guard PeerAuthenticator.signature(request.headers["Authorization"]) == nil else { return nil }
+        return try next(try trusted(request))
     }
 
     /// The request as auth must see it: `role` set for a valid cluster call, cleared otherwise.
