@@ -30,7 +30,7 @@ static struct task_struct *dmf_type_op_task;
 
 static bool dmf_bdev_dead(struct block_device *bdev)
 {
-	return inode_unhashed(bdev->bd_inode) || !device_is_registered(&bdev->bd_device);
+	return inode_unhashed(dmf_bdev_inode(bdev)) || !device_is_registered(&bdev->bd_device);
 }
 
 static struct dmf_device *dmf_device_find(dev_t dev)
@@ -134,7 +134,7 @@ static void dmf_removal_work(struct work_struct *work)
 }
 
 /* The block class tells us a disk or partition is being deleted. */
-static void dmf_block_device_removed(struct device *dev, struct class_interface *intf)
+static void dmf_block_device_removed(DMF_CLASS_INTF_ARGS)
 {
 	struct block_device *bdev = dev_to_bdev(dev);
 	struct dmf_removal *r;
@@ -222,15 +222,18 @@ static bool dmf_dev_exists(dev_t dev)
  */
 static struct block_device *dmf_bdev_get(dev_t dev)
 {
-	struct block_device *bdev = blkdev_get_by_dev(dev, FMODE_READ, NULL);
+	struct dmf_bdev_handle h;
+	struct block_device *bdev;
+	int r = dmf_bdev_open(dev, NULL, &h);
 
-	if (IS_ERR(bdev)) {
-		if (PTR_ERR(bdev) == -ENXIO && !dmf_dev_exists(dev))
+	if (r) {
+		if (r == -ENXIO && !dmf_dev_exists(dev))
 			return ERR_PTR(-ENODEV);
-		return bdev;
+		return ERR_PTR(r);
 	}
+	bdev = h.bdev;
 	get_device(&bdev->bd_device);
-	blkdev_put(bdev, FMODE_READ);
+	dmf_bdev_close(&h);
 	return bdev;
 }
 

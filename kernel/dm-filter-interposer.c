@@ -2,7 +2,7 @@
 /*
  * dm-filter-interposer.c - routes bios of filtered block devices through their filter chain (ftrace on submit_bio_noacct).
  *
- * Linux 6.1 has no blk_interposer, so the entry of submit_bio_noacct() is hooked with
+ * Neither 6.1 nor 6.12 has a bio interposer, so the entry of submit_bio_noacct() is hooked with
  * an IPMODIFY ftrace handler. The handler looks a bio's bdev up in an RCU hash. When all
  * of the device's filters are atomic it runs the chain right there and lets the call go
  * on (or, for a skipped bio, return at once). Otherwise it sends the call to
@@ -187,13 +187,13 @@ static void notrace dmf_ftrace_handler(unsigned long ip, unsigned long parent_ip
 	if (parent_ip - (unsigned long)dm_filter_submit_bio < DMF_RESUBMIT_SPAN)
 		return;
 
-	bio = (struct bio *)ftrace_get_regs(fregs)->di;
+	bio = dmf_ftrace_first_argument(fregs);
 	rcu_read_lock();
 	d = dmf_device_lookup(bio->bi_bdev);
 	if (d && !READ_ONCE(d->atomic) && !dmf_sleepers_pass(d, bio))
-		ftrace_instruction_pointer_set(fregs, (unsigned long)dmf_filter_submit);
+		dmf_ftrace_set_ip(fregs, (unsigned long)dmf_filter_submit);
 	else if (d && dmf_run(d, NULL, bio, true) != DM_FILTER_PASS)
-		ftrace_instruction_pointer_set(fregs, (unsigned long)dmf_bio_taken);
+		dmf_ftrace_set_ip(fregs, (unsigned long)dmf_bio_taken);
 	rcu_read_unlock();
 }
 

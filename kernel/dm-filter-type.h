@@ -9,6 +9,7 @@
 #include <linux/list.h>
 #include <linux/module.h>
 #include <linux/dm-filter.h>
+#include "dm-filter-compat.h"
 
 /* What a filter decides for one bio. */
 enum dm_filter_verdict {

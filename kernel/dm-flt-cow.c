@@ -51,7 +51,6 @@
 #define COW_MIN_CHUNK		(64ULL << 10)
 #define COW_MAX_CHUNK		(16ULL << 20)
 #define COW_DRAIN_MS		5000	/* longest wait for a bio-based device's writes at the take */
-#define COW_DIFF_MODE		(FMODE_READ | FMODE_WRITE | FMODE_EXCL)
 
 enum cow_state { COW_TAKING, COW_ACTIVE, COW_OVERFLOWED, COW_FAILED };
 static const char *const cow_states[] = { "active", "active", "overflowed", "failed" };
@@ -109,7 +108,7 @@ struct cow_io {
 struct cow {
 	struct dm_filter *f;
 	struct cow_config cfg;
-	struct block_device *diff;
+	struct dmf_bdev_handle diff;
 	unsigned int shift;		/* log2 of the chunk size in sectors */
 	sector_t dev_sectors;		/* at the take */
 	u64 chunks;
@@ -259,7 +258,7 @@ static void cow_start_copy(struct cow *c, struct cow_busy *b)
 		.count = min(cow_chunk_sectors(c), c->dev_sectors - start),
 	};
 	struct dm_io_region to = {
-		.bdev = c->diff,
+		.bdev = c->diff.bdev,
 		.sector = (sector_t)b->slot << c->shift,
 		.count = from.count,
 	};
@@ -546,7 +545,7 @@ static void cow_image_read(struct cow *c, struct bio *bio)
 			for (i = first + 1; i <= last && cow_slot(c, i) == slot + (i - first); i++)
 				;
 			piece = cow_front(c, &bio, i);
-			cow_clone_submit(c, piece, c->diff, ((sector_t)(slot - 1) << c->shift) +
+			cow_clone_submit(c, piece, c->diff.bdev, ((sector_t)(slot - 1) << c->shift) +
 					 (start - (first << c->shift)), false);
 			continue;
 		}
@@ -571,17 +570,17 @@ static void cow_image_submit_bio(struct bio *bio)
 		bio_io_error(bio);	/* the image is read-only */
 }
 
-static int cow_image_open(struct block_device *bdev, fmode_t mode)
+static int cow_image_open(DMF_DISK_OPEN_ARGS)
 {
-	struct cow_image *img = bdev->bd_disk->private_data;
+	struct cow_image *img = DMF_DISK_OPEN_DISK->private_data;
 
-	if (mode & FMODE_WRITE)
+	if (DMF_DISK_OPEN_WRITE)
 		return -EROFS;
 	atomic_inc(&img->openers);
 	return 0;
 }
 
-static void cow_image_release(struct gendisk *disk, fmode_t mode)
+static void cow_image_release(DMF_DISK_RELEASE_ARGS)
 {
 	struct cow_image *img = disk->private_data;
 
@@ -618,15 +617,15 @@ static int cow_image_create(struct dm_filter *f, struct cow *c)
 	img->id = ida_alloc(&cow_ida, GFP_KERNEL);
 	if (img->id < 0)
 		goto bad_img;
-	disk = blk_alloc_disk(NUMA_NO_NODE);
-	if (!disk)
+	disk = dmf_alloc_disk(bdev_logical_block_size(f->bdev), bdev_physical_block_size(f->bdev));
+	if (IS_ERR(disk)) {
+		r = PTR_ERR(disk);
 		goto bad_id;
+	}
 	disk->fops = &cow_image_fops;
 	disk->private_data = img;
 	disk->flags |= GENHD_FL_NO_PART;
 	snprintf(disk->disk_name, DISK_NAME_LEN, "dmflt-cow-%d", img->id);
-	blk_queue_logical_block_size(disk->queue, bdev_logical_block_size(f->bdev));
-	blk_queue_physical_block_size(disk->queue, bdev_physical_block_size(f->bdev));
 	set_capacity(disk, c->dev_sectors);
 	set_disk_ro(disk, true);
 	img->disk = disk;
@@ -671,38 +670,38 @@ static int cow_refuse(struct dm_filter *f, const char *why, int r)
 /* Opens the diff storage, refusing the snapshotted disk and devices below one chunk. */
 static int cow_open_diff(struct dm_filter *f, struct cow *c)
 {
-	struct block_device *bdev;
+	struct dmf_bdev_handle h;
 	u64 size;
+	int r;
 
 	if (!c->cfg.diff_dev)
 		return cow_refuse(f, "cow needs diff-storage=MAJOR:MINOR", -EINVAL);
 	/* looked at before the exclusive open, which a mounted device would refuse as busy */
-	bdev = blkdev_get_by_dev(c->cfg.diff_dev, FMODE_READ, NULL);
-	if (IS_ERR(bdev))
-		return cow_refuse(f, "cannot open the diff-storage device", PTR_ERR(bdev));
-	if (bdev->bd_disk == f->bdev->bd_disk) {
-		blkdev_put(bdev, FMODE_READ);
+	r = dmf_bdev_open(c->cfg.diff_dev, NULL, &h);
+	if (r)
+		return cow_refuse(f, "cannot open the diff-storage device", r);
+	if (h.bdev->bd_disk == f->bdev->bd_disk) {
+		dmf_bdev_close(&h);
 		return cow_refuse(f, "diff-storage is on the snapshotted disk", -EINVAL);
 	}
-	blkdev_put(bdev, FMODE_READ);
+	dmf_bdev_close(&h);
 
-	bdev = blkdev_get_by_dev(c->cfg.diff_dev, COW_DIFF_MODE, c);
-	if (IS_ERR(bdev))
-		return cow_refuse(f, "cannot open the diff-storage device exclusively for writing",
-				  PTR_ERR(bdev));
-	size = bdev_nr_bytes(bdev);
+	r = dmf_bdev_open(c->cfg.diff_dev, c, &h);
+	if (r)
+		return cow_refuse(f, "cannot open the diff-storage device exclusively for writing", r);
+	size = bdev_nr_bytes(h.bdev);
 	if (size < c->cfg.chunk_size) {
-		blkdev_put(bdev, COW_DIFF_MODE);
+		dmf_bdev_close(&h);
 		return cow_refuse(f, "diff-storage is smaller than one chunk", -EINVAL);
 	}
 	if (!c->cfg.limit || c->cfg.limit > size)
 		c->cfg.limit = size;
 	if (c->cfg.limit < c->cfg.chunk_size) {
-		blkdev_put(bdev, COW_DIFF_MODE);
+		dmf_bdev_close(&h);
 		return cow_refuse(f, "diff-storage-limit is below one chunk", -EINVAL);
 	}
 	c->max_slots = min_t(u64, div64_u64(c->cfg.limit, c->cfg.chunk_size), U32_MAX - 1);
-	c->diff = bdev;
+	c->diff = h;
 	return 0;
 }
 
@@ -734,8 +733,7 @@ static void cow_free(struct cow *c)
 	bioset_exit(&c->clone_bs);
 	bioset_exit(&c->split_bs);
 	kvfree(c->slots);
-	if (c->diff)
-		blkdev_put(c->diff, COW_DIFF_MODE);
+	dmf_bdev_close(&c->diff);
 	kfree(c);
 }
 
@@ -801,7 +799,7 @@ static int cow_attach(struct dm_filter *f, unsigned int argc, char **argv)
 		goto bad;
 
 	/* a filesystem on the device writes back and stays still until the take is done */
-	r = freeze_bdev(f->bdev);
+	r = dmf_bdev_freeze(f->bdev);
 	if (r) {
 		f->error = "cannot freeze the device's filesystem";
 		goto bad_image;
@@ -815,7 +813,7 @@ static int cow_attach(struct dm_filter *f, unsigned int argc, char **argv)
 	return 0;
 
 bad_thaw:
-	thaw_bdev(f->bdev);
+	dmf_bdev_thaw(f->bdev);
 bad_image:
 	cow_image_destroy(c);
 bad:
@@ -872,7 +870,7 @@ static void cow_attached(struct dm_filter *f)
 		if (cow_write(c, bio) == DM_FILTER_PASS)
 			dm_filter_pass_on(f, bio);
 	if (c->frozen)
-		thaw_bdev(f->bdev);
+		dmf_bdev_thaw(f->bdev);
 	c->frozen = false;
 	DMINFO("%u:%u: snapshot taken (drain %llu us), image %s", MAJOR(f->dev), MINOR(f->dev),
 	       div_u64(ktime_get_ns() - began, 1000), c->img->disk->disk_name);

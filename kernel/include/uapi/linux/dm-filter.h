@@ -40,6 +40,13 @@
 #define DM_FILTER_MAGIC		0x444d464cU	/* "DMFL" */
 #define DM_FILTER_ABI_VERSION	2U
 
+/*
+ * The dm ioctl command number, one constant for the kernel, dmfltd and the tests. 18 is the
+ * first number dm-ioctl leaves free on 6.1 (4.47, commands 0 to 17) and on 6.12 (4.48, still
+ * 0 to 17). Linux 6.16 gives 18 to DM_MPATH_PROBE_PATHS_CMD: supporting such a kernel means
+ * moving to a number it leaves free, for every kernel at once (an ABI change dmfltd sees
+ * as DM_FILTER_ABI_VERSION), never a second number per kernel.
+ */
 #define DM_DEV_FILTER_CMD	18
 #define DM_DEV_FILTER		_IOWR(DM_IOCTL, DM_DEV_FILTER_CMD, struct dm_ioctl)
 
