@@ -27,7 +27,9 @@ let package = Package(
         .systemLibrary(
             name: "CMicroHTTPD", path: "Sources/CMicroHTTPD", pkgConfig: "libmicrohttpd",
             providers: [.apt(["libmicrohttpd-dev"])]),
-        .target(name: "CMicroHTTPDShim", dependencies: ["CMicroHTTPD"], path: "Sources/CMicroHTTPDShim"),
+        // The HTTPS certificate is handed to GnuTLS at each handshake, so the shim links GnuTLS too.
+        .target(
+            name: "CMicroHTTPDShim", dependencies: ["CMicroHTTPD", "CGnuTLS"], path: "Sources/CMicroHTTPDShim"),
         // SHA-256 and HMAC for signed peer calls, from the GnuTLS libmicrohttpd already depends on.
         .systemLibrary(
             name: "CGnuTLS", path: "Sources/CGnuTLS", pkgConfig: "gnutls", providers: [.apt(["libgnutls28-dev"])]),

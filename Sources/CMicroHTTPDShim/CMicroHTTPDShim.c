@@ -1,5 +1,6 @@
 /* CMicroHTTPDShim.c: the variadic libmicrohttpd calls (start, daemon and connection info) behind plain C functions. */
 #include "CMicroHTTPDShim.h"
+#include "CMicroHTTPDCertificateHooks.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <sys/socket.h>
@@ -70,9 +71,9 @@ struct MHD_Daemon *cmhd_start(const struct cmhd_config *c)
 	if (c->listen_backlog)
 		ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_BACKLOG_SIZE, c->listen_backlog, NULL };
 	ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)c->completed, c->completed_cls };
-	if (c->tls_key_pem && c->tls_cert_pem) {
-		ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)c->tls_key_pem };
-		ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)c->tls_cert_pem };
+	if (c->tls_certificates) {
+		/* No MEM_KEY/MEM_CERT: with them libmicrohttpd would fix the certificate for the daemon's life. */
+		n += cmhd_certificate_options(c->tls_certificates, &ops[n]);
 		ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)cmhd_tls_priorities };
 	}
 	ops[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };

@@ -108,6 +108,69 @@ struct HTTPTLSTests {
         _ = try TLSCredentials(certificateFile: cert, keyFile: key)
     }
 
+    /// After `replaceCertificate`, a new handshake presents the new certificate, while a connection
+    /// made before keeps the old one, goes on answering, and gives its reference back when it closes.
+    @Test func aReplacedCertificateServesNewHandshakesAndOpenConnectionsKeepTheirs() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dmflt-tls-swap-\(UUID())")
+        let a = dir.appendingPathComponent("a")
+        let b = dir.appendingPathComponent("b")
+        try FileManager.default.createDirectory(at: a, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: b, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let first = try await Self.makeCertificate(in: a)
+        let second = try await Self.makeCertificate(in: b)
+
+        var r = Router()
+        r.get("/v1/host") { _ in try Response.json(["name": "tls-host"]) }
+        var config = HTTPServerConfiguration(listen: try ListenAddress(parsing: "127.0.0.1:0"), threadPoolSize: 2)
+        config.tls = try TLSCredentials(certificateFile: first.cert, keyFile: first.key)
+        let server = HTTPServer(configuration: config, application: HTTPApplication(router: r))
+        try server.start()
+        let port = server.port
+        let old = try ServerCertificate(config.tls!)
+        try server.replaceCertificate(old)
+        #expect(old.references == 2, "this value and the server's slot")
+
+        // A connection whose handshake presents the first certificate, kept open (s_client -quiet waits
+        // for the server to close).
+        let client = Process()
+        client.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        client.arguments = [
+            "s_client", "-quiet", "-verify_return_error", "-CAfile", first.cert, "-connect", "127.0.0.1:\(port)",
+        ]
+        let input = Pipe()
+        let output = Pipe()
+        client.standardInput = input
+        client.standardOutput = output
+        client.standardError = FileHandle.nullDevice
+        try client.run()
+        let deadline = ContinuousClock.now + .seconds(10)
+        while old.references < 3, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(old.references == 3, "the open connection holds the certificate its handshake presented")
+
+        let new = try ServerCertificate(TLSCredentials(certificateFile: second.cert, keyFile: second.key))
+        try server.replaceCertificate(new)
+        #expect(old.references == 2, "the slot let go; the open connection still holds it")
+        let trustsNew = try await Self.run(
+            "/usr/bin/curl", ["-sS", "--cacert", second.cert, "https://127.0.0.1:\(port)/v1/host"])
+        let trustsOld = try await Self.run(
+            "/usr/bin/curl", ["-sS", "--cacert", first.cert, "https://127.0.0.1:\(port)/v1/host"])
+        #expect(trustsNew.status == 0 && trustsNew.output == #"{"name":"tls-host"}"#, "\(trustsNew.output)")
+        #expect(trustsOld.status != 0, "a new handshake must present the new certificate")
+
+        input.fileHandleForWriting.write(
+            Data("GET /v1/host HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".utf8))
+        let answer = try await onThread { output.fileHandleForReading.readDataToEndOfFile() }
+        client.waitUntilExit()
+        #expect(String(decoding: answer, as: UTF8.self).hasSuffix(#"{"name":"tls-host"}"#))
+        let closed = ContinuousClock.now + .seconds(10)
+        while old.references > 1, ContinuousClock.now < closed { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(old.references == 1, "a closed connection gives its certificate back")
+        await server.stop()
+        #expect(new.references == 1, "a stopped server holds no certificate")
+        #expect(throws: HTTPServerError.self) { try server.replaceCertificate(new) }
+    }
+
     /// A client limited to TLS 1.1 (with OpenSSL's own floor lowered, so only the server can refuse it)
     /// gets no session; TLS 1.2 and 1.3 clients do.
     @Test func speaksOnlyTLS12AndLater() async throws {

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdarg.h>
 #include <microhttpd.h>
+#include "CMicroHTTPDCertificates.h"
 
 /* A libmicrohttpd diagnostic, already formatted (Swift cannot take a va_list callback). */
 typedef void (*cmhd_log_fn)(void *cls, const char *message);
@@ -21,8 +22,7 @@ struct cmhd_config {
 	size_t connection_memory_limit;
 	unsigned int listen_backlog;
 	int reuse_port; /* 1: SO_REUSEPORT, so several daemons share the address (one per core) */
-	const char *tls_key_pem; /* NULL: plain HTTP */
-	const char *tls_cert_pem;
+	struct cmhd_certificate_slot *tls_certificates; /* NULL: plain HTTP */
 	MHD_AccessHandlerCallback access_handler;
 	void *access_handler_cls;
 	MHD_RequestCompletedCallback completed;

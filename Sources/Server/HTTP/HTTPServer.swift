@@ -17,8 +17,8 @@ public final class HTTPServer: Sendable {
         var daemons: [OpaquePointer] = []
         var port: UInt16 = 0
         var stopped = false
-        /// The PEM strings libmicrohttpd reads during start.
-        var keepAlive: [UnsafeMutablePointer<CChar>] = []
+        /// What new HTTPS handshakes present (nil for plain HTTP); freed after the daemons stop.
+        var certificates: OpaquePointer?
         /// The start configuration, which is also the logger's closure for the daemon's lifetime.
         var config: UnsafeMutablePointer<cmhd_config>?
     }
@@ -66,16 +66,23 @@ public final class HTTPServer: Sendable {
                 MHD_USE_EPOLL.rawValue | MHD_USE_INTERNAL_POLLING_THREAD.rawValue | MHD_ALLOW_SUSPEND_RESUME.rawValue
                 | MHD_USE_ERROR_LOG.rawValue
             if configuration.listen.family == .ipv6 { flags |= MHD_USE_IPv6.rawValue }
-            var keyPEM: UnsafeMutablePointer<CChar>?
-            var certPEM: UnsafeMutablePointer<CChar>?
+            var slot: OpaquePointer?
             if let tls = configuration.tls {
                 guard cmhd_tls_supported() != 0 else {
                     throw HTTPServerError.tls(
                         "this libmicrohttpd was built without TLS (GnuTLS) support; cannot serve --tls-cert/--tls-key")
                 }
                 flags |= MHD_USE_TLS.rawValue
-                keyPEM = strdup(tls.keyPEM)
-                certPEM = strdup(tls.certificatePEM)
+                let certificate: ServerCertificate
+                do {
+                    certificate = try ServerCertificate(tls)
+                } catch {
+                    throw HTTPServerError.tls("cannot serve HTTPS on \(configuration.listen): \(error)")
+                }
+                guard let made = cmhd_certificate_slot_new(certificate.pointer) else {
+                    throw HTTPServerError.tls("cannot serve HTTPS on \(configuration.listen): out of memory")
+                }
+                slot = made
             }
             let coreRef = Unmanaged.passRetained(core)
             let config = UnsafeMutablePointer<cmhd_config>.allocate(capacity: 1)
@@ -90,8 +97,7 @@ public final class HTTPServer: Sendable {
             /// Gives back what start allocated and says why it could not serve.
             func fail(_ why: String) -> HTTPServerError {
                 config.deallocate()
-                free(keyPEM)
-                free(certPEM)
+                cmhd_certificate_slot_free(slot)
                 return configuration.tls == nil
                     ? HTTPServerError.start("cannot serve HTTP on \(configuration.listen): \(why)")
                     : HTTPServerError.tls("cannot serve HTTPS on \(configuration.listen): \(why)")
@@ -114,8 +120,7 @@ public final class HTTPServer: Sendable {
                     c.connection_memory_limit = configuration.connectionMemoryLimit
                     c.listen_backlog = 1024
                     c.reuse_port = count > 1 ? 1 : 0
-                    c.tls_key_pem = UnsafePointer(keyPEM)
-                    c.tls_cert_pem = UnsafePointer(certPEM)
+                    c.tls_certificates = slot
                     c.access_handler = MicroHTTPDCallbacks.accessHandler
                     c.access_handler_cls = coreRef.toOpaque()
                     c.completed = MicroHTTPDCallbacks.requestCompleted
@@ -136,7 +141,7 @@ public final class HTTPServer: Sendable {
             }
             r.daemons = daemons
             r.port = listen.port
-            r.keepAlive = [keyPEM, certPEM].compactMap { $0 }
+            r.certificates = slot
             r.config = config
             // libmicrohttpd copied the address during start; only the logger fields are read later.
             config.pointee.address = nil
@@ -144,6 +149,17 @@ public final class HTTPServer: Sendable {
         logger.info(
             "listening on \(configuration.tls == nil ? "http" : "https")://\(configuration.listen.family == .ipv6 ? "[\(configuration.listen.host)]" : configuration.listen.host):\(port) with \(configuration.threadPoolSize) threads"
         )
+    }
+
+    /// Makes new HTTPS handshakes present `certificate`; connections already open keep the one they
+    /// were given. Throws when this server does not serve HTTPS or is not running.
+    public func replaceCertificate(_ certificate: ServerCertificate) throws {
+        try running.withLock { r in
+            guard let slot = r.certificates, !r.stopped else {
+                throw HTTPServerError.tls("this server is not serving HTTPS; there is no certificate to replace")
+            }
+            cmhd_certificate_slot_replace(slot, certificate.pointer)
+        }
     }
 
     /// Stops accepting, lets requests in flight finish (up to `shutdownGraceSeconds`), ends every
@@ -197,8 +213,9 @@ public final class HTTPServer: Sendable {
         for daemon in daemons { MHD_stop_daemon(daemon) }
         running.withLock { r in
             r.daemons = []
-            for p in r.keepAlive { free(p) }
-            r.keepAlive = []
+            // Every connection is closed now, so only the slot still holds the current certificate.
+            cmhd_certificate_slot_free(r.certificates)
+            r.certificates = nil
             r.config?.deallocate()
             r.config = nil
         }
