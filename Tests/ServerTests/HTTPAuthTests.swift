@@ -148,4 +148,21 @@ struct HTTPAuthTests {
         #expect(try await app.respond(to: Self.request("POST", "/v1/hosts/local/attachments")).status == 201)
         #expect(logs.all.count == 1 && logs.all[0].contains("role=open method=POST"))
     }
+
+    /// The middleware asks the holder at each request, so a replaced set takes effect at once.
+    @Test func aReplacedTokenSetTakesEffectAtTheNextRequest() async throws {
+        let tokens = ActiveTokens(try TokenStore(parsing: "operator \(Self.operatorToken)\n"))
+        var r = Router()
+        r.get("/v1/host") { _ in try Response.json(["ok": true]) }
+        let app = HTTPApplication(router: r, middlewares: [ErrorMapping(), BearerAuthentication(tokens: tokens)])
+        func status(_ token: String) async throws -> Int {
+            var headers = HTTPHeaders()
+            headers.set("Authorization", "Bearer \(token)")
+            return try await app.respond(to: Request(method: "GET", path: "/v1/host", headers: headers)).status
+        }
+        #expect(try await status(Self.operatorToken) == 200)
+        tokens.replace(with: try TokenStore(parsing: "operator rotated-operator-token-0123456789\n"))
+        #expect(try await status(Self.operatorToken) == 401)
+        #expect(try await status("rotated-operator-token-0123456789") == 200)
+    }
 }

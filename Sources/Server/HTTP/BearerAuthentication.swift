@@ -1,21 +1,28 @@
-// BearerAuthentication: middleware checking `Authorization: Bearer` against the TokenStore, and the audit log.
+// BearerAuthentication: middleware checking `Authorization: Bearer` against the active tokens, and the audit log.
 import Foundation
 import Logging
 
-/// With no TokenStore the daemon is open (every caller is an operator); refusing to listen beyond
+/// With no tokens the daemon is open (every caller is an operator); refusing to listen beyond
 /// loopback in that case is the command line's job. Mutating requests leave an audit line with
 /// role, method, path and outcome whatever happens, including refusals.
 public struct BearerAuthentication: Middleware {
-    let tokens: TokenStore?
+    let tokens: ActiveTokens?
     let openPaths: Set<String>
     let audit: Logger
 
+    /// `tokens` may be replaced while the daemon runs (SIGHUP); the next request sees the new set.
     public init(
-        tokens: TokenStore?, openPaths: Set<String> = ["/v1/health"], audit: Logger = Logger(label: "dmflt.audit")
+        tokens: ActiveTokens?, openPaths: Set<String> = ["/v1/health"], audit: Logger = Logger(label: "dmflt.audit")
     ) {
         self.tokens = tokens
         self.openPaths = openPaths
         self.audit = audit
+    }
+
+    public init(
+        tokens: TokenStore?, openPaths: Set<String> = ["/v1/health"], audit: Logger = Logger(label: "dmflt.audit")
+    ) {
+        self.init(tokens: tokens.map(ActiveTokens.init), openPaths: openPaths, audit: audit)
     }
 
     static func isReadOnly(_ method: String) -> Bool { method == "GET" || method == "HEAD" || method == "OPTIONS" }
