@@ -14,16 +14,19 @@ import Synchronization
 /// goes whole into the LogWriter's ordered buffer, so lines from concurrent requests never
 /// interleave and no serving thread makes a write(2) for its line. Everything that
 /// comes from outside (message, metadata, source) goes through LogText, so one event stays one line.
+/// Under journald (`syslogPrefix`) each line starts with its syslog priority, `<3>` for an error.
 struct DaemonLogHandler: LogHandler {
     let label: String
     var logLevel: Logger.Level = .info
     var metadata: Logger.Metadata = [:]
     var metadataProvider: Logger.MetadataProvider?
     let writer: LogWriter
+    let syslogPrefix: Bool
 
-    init(label: String, writer: LogWriter = .standardError) {
+    init(label: String, writer: LogWriter = .standardError, syslogPrefix: Bool = false) {
         self.label = label
         self.writer = writer
+        self.syslogPrefix = syslogPrefix
         self.metadataProvider = LoggingSystem.metadataProvider
     }
 
@@ -33,7 +36,8 @@ struct DaemonLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        var line = LogClock.shared.timestamp()
+        var line = syslogPrefix ? event.level.syslogPrefix : ""
+        line += LogClock.shared.timestamp()
         line.reserveCapacity(160)
         line += " "
         line += event.level.rawValue

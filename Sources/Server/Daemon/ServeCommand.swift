@@ -66,12 +66,15 @@ struct ServeCommand: AsyncParsableCommand {
         } catch let error as DaemonSettings.Invalid {
             throw ValidationError(error.description)
         }
-        LoggingSystem.bootstrap { DaemonLogHandler(label: $0) }
+        let journal = JournalStream.isJournal(
+            STDERR_FILENO, environment: ProcessInfo.processInfo.environment["JOURNAL_STREAM"])
+        LoggingSystem.bootstrap { DaemonLogHandler(label: $0, syslogPrefix: journal) }
         do {
             try await Daemon(settings: settings).run()
         } catch {
             LogWriter.standardError.flush()
-            FileHandle.standardError.write(Data("dmfltd: \(LogText.escaped("\(error)"))\n".utf8))
+            let priority = journal ? Logger.Level.error.syslogPrefix : ""
+            FileHandle.standardError.write(Data("\(priority)dmfltd: \(LogText.escaped("\(error)"))\n".utf8))
             throw Self.exitCode(for: error)
         }
     }
