@@ -1,4 +1,4 @@
-// Daemon: puts the pieces together (state, kernel, inventory, API, stats, peers, HTTP server) and runs until a signal.
+// Daemon: puts the pieces together (state, kernel, inventory, API, stats, peers, HTTP server), tells systemd, and runs until a signal.
 import Engine
 import Foundation
 import Logging
@@ -68,15 +68,20 @@ struct Daemon {
         let server = HTTPServer(
             configuration: HTTPServerConfiguration(listen: settings.listen, tls: settings.tls), application: app)
         try server.start()
+        let host = settings.listen.family == .ipv6 ? "[\(settings.listen.host)]" : settings.listen.host
+        let bound = "\(scheme)://\(host):\(server.port)"
         logger.info(
-            "dmfltd \(DaemonVersion.string) serving \(settings.hostName) on \(scheme)://\(settings.listen.host):\(server.port), state in \(settings.stateDir)"
-        )
+            "dmfltd \(DaemonVersion.string) serving \(settings.hostName) on \(bound), state in \(settings.stateDir)")
+        let notifier = ServiceNotifier(environment: ProcessInfo.processInfo.environment)
         let health = cluster.startHealthChecks()
         let reconciler = Task {
             await Reconciler(service: service, passed: { statsService.reconcileRan(errors: $0) }).run()
         }
         let trim = Task { await IdleMemoryTrim(activity: { server.requestsStarted }).run() }
-        await server.waitForShutdownSignal()
+        // The port is bound and the first reconcile pass is done (before the server started): ready,
+        // once SIGTERM would be caught and not kill the process.
+        await server.waitForShutdownSignal(installed: { notifier.send(.ready(status: "serving \(bound)")) })
+        notifier.send(.stopping(status: "stopping: finishing requests in flight"))
         trim.cancel()
         reconciler.cancel()
         health.cancel()

@@ -223,9 +223,10 @@ public final class HTTPServer: Sendable {
         logger.info("stopped")
     }
 
-    /// Returns when SIGTERM or SIGINT arrives (see `SignalHandling`).
-    public func waitForShutdownSignal() async {
-        let signal = await SignalHandling.waitForTermination()
+    /// Returns when SIGTERM or SIGINT arrives (see `SignalHandling`); `installed` runs once a signal
+    /// would be caught.
+    public func waitForShutdownSignal(installed: () -> Void = {}) async {
+        let signal = await SignalHandling.waitForTermination(installed: installed)
         logger.info("received \(signal == SIGTERM ? "SIGTERM" : signal == SIGINT ? "SIGINT" : "signal \(signal)")")
     }
 

@@ -14,8 +14,11 @@ public enum SignalHandling {
 
     /// Suspends until SIGTERM or SIGINT and returns its number. The default actions are disabled
     /// so the caller can stop cleanly; a second signal while stopping exits at once (status 128+n),
-    /// so an impatient Ctrl-C still works.
-    public static func waitForTermination(_ signals: [Int32] = [SIGTERM, SIGINT]) async -> Int32 {
+    /// so an impatient Ctrl-C still works. `installed` runs once the handlers are in place, so whatever
+    /// it announces (readiness to a service manager) can be followed by a signal that is not lost.
+    public static func waitForTermination(
+        _ signals: [Int32] = [SIGTERM, SIGINT], installed: () -> Void = {}
+    ) async -> Int32 {
         await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
             let once = Mutex<CheckedContinuation<Int32, Never>?>(continuation)
             let queue = DispatchQueue(label: "dmflt.signals")
@@ -42,6 +45,7 @@ public enum SignalHandling {
             }
             let kept = Sources(made)
             sources.withLock { $0.append(kept) }
+            installed()
         }
     }
 }
