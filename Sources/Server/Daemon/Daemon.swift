@@ -59,11 +59,13 @@ struct Daemon {
         cluster.register(into: &router, localRoutes: local)
         api.register(into: &router, members: false)
         statsService.register(on: &router)
+        // Replaced whole by a reload (SIGHUP).
+        let tokens = settings.tokens.map(ActiveTokens.init)
         let app = HTTPApplication(
             router: router,
             middlewares: [
                 RequestLogging(mode: settings.accessLog), statsService.middleware, ErrorMapping(), cluster.trust,
-                BearerAuthentication(tokens: settings.tokens), cluster.forwarder,
+                BearerAuthentication(tokens: tokens), cluster.forwarder,
             ])
         let server = HTTPServer(
             configuration: HTTPServerConfiguration(listen: settings.listen, tls: settings.tls), application: app)
@@ -73,6 +75,26 @@ struct Daemon {
         logger.info(
             "dmfltd \(DaemonVersion.string) serving \(settings.hostName) on \(bound), state in \(settings.stateDir)")
         let notifier = ServiceNotifier(environment: ProcessInfo.processInfo.environment)
+        let reload = CredentialReload(
+            tokenFile: settings.tokenFile, tlsFiles: settings.tlsFiles, tokens: tokens,
+            installCertificate: { try server.replaceCertificate($0) })
+        // Caught from here on, before READY=1 tells systemd a reload may be asked for.
+        let hangups = SignalHandling.hangups()
+        let reloads = Task { [logger] in
+            for await _ in hangups {
+                notifier.send(.reloading(status: "reloading the token file and the TLS certificate"))
+                let status: String
+                do {
+                    let what = try reload.reload()
+                    logger.info("reloaded \(what)")
+                    status = "serving \(bound); reloaded \(what)"
+                } catch {
+                    logger.error("reload failed; the tokens and the certificate in use stay: \(error)")
+                    status = "serving \(bound); the last reload failed: \(error)"
+                }
+                notifier.send(.ready(status: status))
+            }
+        }
         let health = cluster.startHealthChecks()
         let reconciler = Task {
             await Reconciler(service: service, passed: { statsService.reconcileRan(errors: $0) }).run()
@@ -82,6 +104,7 @@ struct Daemon {
         // once SIGTERM would be caught and not kill the process.
         await server.waitForShutdownSignal(installed: { notifier.send(.ready(status: "serving \(bound)")) })
         notifier.send(.stopping(status: "stopping: finishing requests in flight"))
+        reloads.cancel()
         trim.cancel()
         reconciler.cancel()
         health.cancel()

@@ -10,6 +10,9 @@ struct DaemonSettings: Sendable {
     var stateDir: String
     var hostName: String
     var tokens: TokenStore?
+    /// Read again on SIGHUP, with the TLS files.
+    var tokenFile: String?
+    var tlsFiles: TLSFiles?
     var peers: PeerConfiguration
     var tls: TLSCredentials?
     /// --insecure: an open daemon (no token file) may listen beyond loopback and be part of a cluster.
@@ -39,6 +42,7 @@ struct DaemonSettings: Sendable {
         self.stateDir = stateDir
         try Self.checkHostName(hostName)
         self.hostName = hostName
+        self.tokenFile = tokenFile
         if let tokenFile {
             do {
                 tokens = try TokenStore(contentsOf: tokenFile)
@@ -64,6 +68,7 @@ struct DaemonSettings: Sendable {
         switch (tlsCert, tlsKey) {
         case (nil, nil): tls = nil
         case (let cert?, let key?):
+            tlsFiles = TLSFiles(certificate: cert, key: key)
             do {
                 tls = try TLSCredentials(certificateFile: cert, keyFile: key)
             } catch {
@@ -71,6 +76,12 @@ struct DaemonSettings: Sendable {
             }
         default: throw Invalid(description: "--tls-cert and --tls-key go together")
         }
+    }
+
+    /// `--tls-cert` and `--tls-key`.
+    struct TLSFiles: Sendable, Equatable {
+        var certificate: String
+        var key: String
     }
 
     /// Without a token file every local user is an operator here, and a peer acts on every other host

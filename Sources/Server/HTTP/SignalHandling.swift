@@ -1,4 +1,4 @@
-// SignalHandling: turns SIGTERM/SIGINT into an awaitable event (DispatchSource), for graceful shutdown.
+// SignalHandling: turns SIGTERM/SIGINT into an awaitable event and SIGHUP into a stream (DispatchSource), for graceful shutdown and reload.
 import Dispatch
 import Foundation
 import Synchronization
@@ -47,5 +47,18 @@ public enum SignalHandling {
             sources.withLock { $0.append(kept) }
             installed()
         }
+    }
+
+    /// One element per SIGHUP, which no longer ends the process. Signals that arrive while the last
+    /// one is still being handled are kept as one: the files a reload reads are read as they are then.
+    public static func hangups() -> AsyncStream<Void> {
+        let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        signal(SIGHUP, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: DispatchQueue(label: "dmflt.hangups"))
+        source.setEventHandler { continuation.yield() }
+        source.resume()
+        let kept = Sources([source])
+        sources.withLock { $0.append(kept) }
+        return stream
     }
 }
