@@ -13,6 +13,7 @@ import time
 
 import hashlib
 import http.client
+import ssl
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "Tests", "kernel"))
@@ -45,10 +46,18 @@ class Reply:
 HTTPError = (OSError, http.client.HTTPException)
 
 
-def http_request(url, method, path, data=None, headers=None, timeout=30):
-    """One request on a fresh connection (the standard library only: the guest has no extra packages)."""
+def http_connection(url, timeout=30, cafile=None):
+    """A connection to an http:// or https:// URL; HTTPS trusts only cafile."""
     host, port = url.rsplit("/", 1)[1].split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    if url.startswith("https:"):
+        return http.client.HTTPSConnection(
+            host, int(port), timeout=timeout, context=ssl.create_default_context(cafile=cafile))
+    return http.client.HTTPConnection(host, int(port), timeout=timeout)
+
+
+def http_request(url, method, path, data=None, headers=None, timeout=30, cafile=None):
+    """One request on a fresh connection (the standard library only: the guest has no extra packages)."""
+    conn = http_connection(url, timeout, cafile)
     try:
         body = data.encode() if isinstance(data, str) else data
         try:
@@ -100,26 +109,35 @@ def eventually(what, predicate, seconds=40):
 class Daemon:
     """One dmfltd process on a free port with its own state directory; restartable."""
 
-    def __init__(self, state_dir, host_name="vm-test"):
+    def __init__(self, state_dir, host_name="vm-test", args=(), env=None, cafile=None):
+        """args: more `serve` options; env: more environment; cafile: the CA of --tls-cert (HTTPS)."""
         self.state_dir = state_dir
         self.host_name = host_name
         self.port = free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.cafile = cafile
+        self.url = "%s://127.0.0.1:%d" % ("https" if cafile else "http", self.port)
+        self.args = list(args)
+        self.env = dict(os.environ, **(env or {}))
         self.proc = None
         self.log_path = state_dir + ".log"
 
-    def start(self):
+    def spawn(self):
+        """Starts the process without waiting for it to answer."""
         log = open(self.log_path, "a")
         self.proc = subprocess.Popen(
             [BIN, "serve", "--listen", "127.0.0.1:%d" % self.port, "--state-dir", self.state_dir,
-             "--host-name", self.host_name], stdout=log, stderr=subprocess.STDOUT)
+             "--host-name", self.host_name] + self.args, stdout=log, stderr=subprocess.STDOUT, env=self.env)
         log.close()
+        return self
+
+    def start(self):
+        self.spawn()
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError("dmfltd exited with %d:\n%s" % (self.proc.returncode, self.log_tail()))
             try:
-                if http_request(self.url, "GET", "/v1/health", timeout=2).status_code == 200:
+                if http_request(self.url, "GET", "/v1/health", timeout=2, cafile=self.cafile).status_code == 200:
                     return self
             except HTTPError:
                 pass
@@ -154,7 +172,7 @@ class Daemon:
         if body is not None:
             data = json.dumps(body)
             h.setdefault("Content-Type", "application/json")
-        return http_request(self.url, method, path, data, h, timeout)
+        return http_request(self.url, method, path, data, h, timeout, self.cafile)
 
     def put(self, aid, device, filter_name="stat", options=None):
         body = {"device": device, "filter": filter_name}
@@ -776,6 +794,152 @@ def test_cow_kill9_adopts_the_same_snapshot_and_a_lost_one_is_never_retaken(s):
     time.sleep(3)  # more reconcile passes: none may take a new snapshot in its place
     assert not kernel_has(dev, "cow"), "the reconciler took a new snapshot in place of the lost one"
     assert d.delete("keep").status_code == 204 and not os.path.exists(diff)
+
+
+# ---------------------------------------------------------------- under systemd
+
+class NotifySocket:
+    """An AF_UNIX datagram socket at an abstract name, where a service manager hears sd_notify."""
+
+    def __init__(self):
+        self.name = "@dmflt-notify-%d-%d" % (os.getpid(), random.randrange(1 << 30))
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind("\0" + self.name[1:])
+
+    def next(self, timeout=60):
+        """The next message as a dict of its assignments."""
+        self.sock.settimeout(timeout)
+        try:
+            data = self.sock.recv(4096).decode()
+        except socket.timeout:
+            raise AssertionError("no sd_notify message within %ds" % timeout)
+        return dict(line.split("=", 1) for line in data.splitlines() if line)
+
+    def close(self):
+        self.sock.close()
+
+
+def write_tokens(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o600)
+
+
+def make_certificate(directory):
+    """A self-signed certificate for 127.0.0.1 and its key; returns (cert, key, SHA-256 fingerprint)."""
+    os.makedirs(directory)
+    cert, key = os.path.join(directory, "cert.pem"), os.path.join(directory, "key.pem")
+    sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=dmflt "
+       "-addext subjectAltName=IP:127.0.0.1 -keyout %s -out %s 2>/dev/null" % (key, cert))
+    os.chmod(key, 0o600)
+    return cert, key, fingerprint_of_file(cert)
+
+
+def fingerprint_of_file(cert):
+    return sh("openssl x509 -noout -fingerprint -sha256 -in %s" % cert).stdout.strip().split("=", 1)[1]
+
+
+def presented_fingerprint(port):
+    """What a new handshake presents, read by openssl as a client would see it."""
+    return sh("openssl s_client -connect 127.0.0.1:%d </dev/null 2>/dev/null | "
+              "openssl x509 -noout -fingerprint -sha256" % port).stdout.strip().split("=", 1)[1]
+
+
+def get_on(conn, token):
+    """GET /v1/host on an open keep-alive connection with a bearer token; the status."""
+    conn.request("GET", "/v1/host", headers={"Authorization": "Bearer " + token})
+    r = conn.getresponse()
+    r.read()
+    return r.status
+
+
+def test_systemd_ready_reload_keeps_connections_and_stopping(s):
+    old_token, new_token = "old-operator-token-0123456789", "new-operator-token-0123456789"
+    base = tempfile.mkdtemp(dir=SCRATCH, prefix="systemd-")
+    tokens = os.path.join(base, "tokens")
+    write_tokens(tokens, "operator %s\n" % old_token)
+    cert, key, old_print = make_certificate(os.path.join(base, "live"))
+    make_certificate(os.path.join(base, "next"))
+    notify = NotifySocket()
+    s.later(notify.close)
+    d = Daemon(tempfile.mkdtemp(dir=SCRATCH, prefix="state-"),
+               args=["--token-file", tokens, "--tls-cert", cert, "--tls-key", key],
+               env={"NOTIFY_SOCKET": notify.name}, cafile=cert)
+    s.later(d.kill9)
+    d.spawn()
+
+    # READY=1 means the port answers: the very first request after it must succeed.
+    ready = notify.next()
+    assert ready.get("READY") == "1", ready
+    assert ready.get("STATUS") == "serving https://127.0.0.1:%d" % d.port, ready
+    assert d.req("GET", "/v1/health").status_code == 200
+    assert presented_fingerprint(d.port) == old_print
+
+    # A connection opened before the reload, kept alive across it.
+    kept = http_connection(d.url, cafile=cert)
+    s.later(kept.close)
+    assert get_on(kept, old_token) == 200
+    kept_print = hashlib.sha256(kept.sock.getpeercert(binary_form=True)).hexdigest()
+
+    # New tokens and a new certificate at the same paths, then SIGHUP.
+    write_tokens(tokens, "operator %s\n" % new_token)
+    os.replace(os.path.join(base, "next", "cert.pem"), cert)
+    os.replace(os.path.join(base, "next", "key.pem"), key)
+    new_print = fingerprint_of_file(cert)
+    assert new_print != old_print
+    before = int(time.clock_gettime(time.CLOCK_MONOTONIC) * 1e6)
+    d.proc.send_signal(signal.SIGHUP)
+    reloading = notify.next()
+    after = int(time.clock_gettime(time.CLOCK_MONOTONIC) * 1e6)
+    assert reloading.get("RELOADING") == "1", reloading
+    assert before <= int(reloading["MONOTONIC_USEC"]) <= after, (before, reloading, after)
+    again = notify.next()
+    assert again.get("READY") == "1" and "reloaded" in again.get("STATUS", ""), again
+
+    assert presented_fingerprint(d.port) == new_print, "a new handshake must present the new certificate"
+    assert d.req("GET", "/v1/host", headers={"Authorization": "Bearer " + new_token}).status_code == 200
+    assert d.req("GET", "/v1/host", headers={"Authorization": "Bearer " + old_token}).status_code == 401
+    # The kept connection still works, still on the certificate it was given, checked against the new tokens.
+    assert get_on(kept, new_token) == 200
+    assert get_on(kept, old_token) == 401
+    assert hashlib.sha256(kept.sock.getpeercert(binary_form=True)).hexdigest() == kept_print
+
+    # A broken token file: the reload fails as a whole, the daemon says so and goes on with the tokens it had.
+    write_tokens(tokens, "operator %s\noperator short\n" % old_token)
+    d.proc.send_signal(signal.SIGHUP)
+    assert notify.next().get("RELOADING") == "1"
+    failed = notify.next()
+    assert failed.get("READY") == "1" and "failed" in failed.get("STATUS", ""), failed
+    assert d.req("GET", "/v1/host", headers={"Authorization": "Bearer " + new_token}).status_code == 200
+    assert d.req("GET", "/v1/host", headers={"Authorization": "Bearer " + old_token}).status_code == 401
+    assert get_on(kept, new_token) == 200
+    assert "reload failed" in d.log_tail(), d.log_tail()
+    kept.close()
+
+    d.proc.send_signal(signal.SIGTERM)
+    stopping = notify.next()
+    assert stopping.get("STOPPING") == "1", stopping
+    assert d.proc.wait(timeout=30) == 0, "dmfltd exited with %d after SIGTERM" % d.proc.returncode
+
+
+def test_under_journald_log_lines_carry_their_priority(s):
+    state = tempfile.mkdtemp(dir=SCRATCH, prefix="state-")
+    log_path = state + ".log"
+    open(log_path, "w").close()
+    st = os.stat(log_path)
+    journal = Daemon(state, env={"JOURNAL_STREAM": "%d:%d" % (st.st_dev, st.st_ino)})
+    s.later(journal.kill9)
+    journal.start()
+    journal.stop()
+    lines = open(log_path).read().splitlines()
+    assert lines and all(line[:3] in ("<3>", "<4>", "<6>", "<7>") for line in lines), lines[:5]
+    assert any(line.startswith("<6>") and "serving vm-test" in line for line in lines), lines[:5]
+    # The variable alone (inherited, stderr elsewhere) is not journald: no prefix.
+    other = Daemon(tempfile.mkdtemp(dir=SCRATCH, prefix="state-"), env={"JOURNAL_STREAM": "1:1"})
+    s.later(other.kill9)
+    other.start()
+    other.stop()
+    assert not any(line.startswith("<") for line in open(other.log_path).read().splitlines())
 
 
 def main():
