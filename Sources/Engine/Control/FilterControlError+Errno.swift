@@ -44,7 +44,8 @@ extension FilterControlError {
             kind = .ioctlUnavailable
             why =
                 "this kernel's dm-mod has no filter IOCTL (dm \(dmVersion ?? "version unknown")); "
-                + "load dmflt's dm-mod build (scripts/kernel-build) instead of the stock module"
+                + "load dmflt's dm-mod instead of the stock module (package dmflt-dkms, then reboot or "
+                + "reload dm_mod; or scripts/kernel-build)"
         case EACCES, EPERM:
             kind = .permissionDenied
             why = "permission denied: dm ioctls need CAP_SYS_ADMIN (run dmfltd as root)"
