@@ -67,6 +67,17 @@ void dmf_drain(void)
 }
 
 /*
+ * For a type that changes where bios go (mirror's cutover): once it returns, every bio that
+ * entered a sleeping filter chain before the call has been handed to its device's
+ * submit_bio, so the device's own queue or accounting sees it.
+ */
+void dm_filter_wait_submitters(void)
+{
+	dmf_drain();
+}
+EXPORT_SYMBOL_GPL(dm_filter_wait_submitters);
+
+/*
  * Sends an already filtered bio on to its device. The asm after the call keeps the
  * compiler from turning it into a tail call, which would hide this function from the
  * handler's caller check and filter the bio again, for ever.

@@ -105,6 +105,18 @@ int dm_filter_register_type(struct dm_filter_type *type);
 void dm_filter_unregister_type(struct dm_filter_type *type);
 void dm_filter_submit_bio(struct bio *bio);
 void dm_filter_pass_on(struct dm_filter *f, struct bio *bio);
+/*
+ * Waits until every bio that entered a sleeping chain before the call has been submitted
+ * to its device. A type whose ->passes is false for every bio then knows that no bio it
+ * did not see can still reach the device later.
+ */
+void dm_filter_wait_submitters(void);
+/*
+ * Waits until bdev has no write (and, with reads, no read) in flight: a request-based queue
+ * is frozen once; a bio-based device's accounted IO is watched for at most timeout_ms.
+ * Returns false when that time ran out. Process context.
+ */
+bool dm_filter_drain_device(struct block_device *bdev, bool reads, unsigned int timeout_ms);
 
 /*
  * Sends a message to the attachment of type `type` on f's device, from a type's op (the

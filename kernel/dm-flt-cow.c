@@ -31,7 +31,6 @@
 #include <linux/bio.h>
 #include <linux/blk-mq.h>
 #include <linux/blkdev.h>
-#include <linux/delay.h>
 #include <linux/device-mapper.h>
 #include <linux/dm-io.h>
 #include <linux/dm-kcopyd.h>
@@ -40,7 +39,6 @@
 #include <linux/log2.h>
 #include <linux/module.h>
 #include <linux/mm.h>
-#include <linux/part_stat.h>
 #include <linux/slab.h>
 #include <linux/timekeeping.h>
 #include <linux/workqueue.h>
@@ -821,35 +819,6 @@ bad:
 	return r;
 }
 
-static unsigned long cow_writes_in_flight(struct block_device *bdev)
-{
-	long n = 0;
-	int cpu;
-
-	for_each_possible_cpu(cpu)
-		n += part_stat_local_read_cpu(bdev, in_flight[WRITE], cpu);
-	return n > 0 ? n : 0;
-}
-
-/*
- * Waits for the writes that reached the device before the filter held new ones: a
- * request-based queue is frozen (every request out), a bio-based device is watched
- * until its accounted writes in flight are done.
- */
-static void cow_drain(struct block_device *bdev)
-{
-	struct request_queue *q = bdev_get_queue(bdev);
-	unsigned long deadline = jiffies + msecs_to_jiffies(COW_DRAIN_MS);
-
-	if (queue_is_mq(q)) {
-		blk_mq_freeze_queue(q);
-		blk_mq_unfreeze_queue(q);
-		return;
-	}
-	while (cow_writes_in_flight(bdev) && time_before(jiffies, deadline))
-		usleep_range(100, 200);
-}
-
 /* The take: the filter holds every write from here, so the device is still. */
 static void cow_attached(struct dm_filter *f)
 {
@@ -858,7 +827,8 @@ static void cow_attached(struct dm_filter *f)
 	u64 began = ktime_get_ns();
 	struct bio *bio;
 
-	cow_drain(f->bdev);
+	/* the writes that reached the device before the filter held new ones */
+	dm_filter_drain_device(f->bdev, false, COW_DRAIN_MS);
 	spin_lock_irq(&c->lock);
 	c->taken_at = ktime_get_real_ns();
 	c->state = COW_ACTIVE;
