@@ -118,9 +118,10 @@ class Scope(UndoScope):
         settle()
         return "/dev/mapper/" + name
 
-    def nullb(self, name="dmfltnb0", mib=16, blocksize=512, memory_backed=True):
+    def nullb(self, name="dmfltnb0", mib=16, blocksize=512, memory_backed=True, extra=()):
         """A configfs null_blk, /dev/NAME (6.1 names it after its directory); memory-backed, or
-        storing nothing (memory_backed=False: any size, no memory)."""
+        storing nothing (memory_backed=False: any size, no memory). extra: more (attribute, value)
+        pairs, set before power-on."""
         if not os.path.isdir(NULLB_CFG):
             sh("modprobe null_blk nr_devices=0")
             if not os.path.ismount(CONFIGFS):
@@ -129,7 +130,8 @@ class Scope(UndoScope):
         os.mkdir(nb)
         self.later(lambda: os.path.isdir(nb) and os.rmdir(nb))
         for k, v in (("size", str(mib)), ("blocksize", str(blocksize)),
-                     ("memory_backed", "1" if memory_backed else "0"), ("discard", "1"), ("power", "1")):
+                     ("memory_backed", "1" if memory_backed else "0"), ("discard", "1")) + tuple(extra) + (
+                        ("power", "1"),):
             if os.path.exists(os.path.join(nb, k)):
                 with open(os.path.join(nb, k), "w") as f:
                     f.write(v)
@@ -576,10 +578,10 @@ def flush(path):
         os.close(fd)
 
 
-def sha_direct(path):
-    """sha256 of the device's bytes as the device has them (O_DIRECT: no page cache)."""
+def sha_direct(path, size=None):
+    """sha256 of the device's bytes (its first size bytes) as the device has them (O_DIRECT: no page cache)."""
     h = hashlib.sha256()
-    size = int(sh("blockdev --getsize64 %s" % path).stdout)
+    size = size if size is not None else int(sh("blockdev --getsize64 %s" % path).stdout)
     chunk = 1 << 20
     for off in range(0, size, chunk):
         err, data = dio(path, "read", off, min(chunk, size - off))
@@ -1984,6 +1986,231 @@ def test_ioctl_fuzz(s):
     # and keeps growing: the last batch is not allowed above the first
     assert max(growth) < 1 << 20 and growth[-1] <= max(growth[0], 0) + (256 << 10), (
         "kmalloc caches grew: %s KiB" % [g // 1024 for g in growth])
+
+
+# ---------------------------------------------------------------- mirror
+
+MIRROR_WORDS = ["state", "copied_bytes", "total_bytes", "region_size", "regions", "copied_regions",
+                "bytes_per_second", "target", "rate_limit", "write_waits", "started_at",
+                "synchronized_at", "cutover_at", "failed_at", "error"]
+
+
+def mirror(dev):
+    return dmf.status(dev, "mirror")["words"]
+
+
+def mirror_attach(s, path, target, options=""):
+    dev = dmf.dev_of(path)
+    dmf.attach(dev, "mirror", ("target=%s %s" % (majmin(target), options)).strip())
+
+    def undo():
+        if attached(dev, "mirror"):
+            if mirror(dev)["state"] == "cutover":
+                dmf.message(dev, "mirror", "release")
+            dmf.detach(dev, "mirror")
+    s.later(undo)
+    return dev
+
+
+def wait_mirror(dev, state, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        w = mirror(dev)
+        if w["state"] == state:
+            return w
+        assert w["state"] in ("copying", "synchronized"), w
+        time.sleep(0.05)
+    raise AssertionError("mirror of %s not %s within %ds: %r" % (dev, state, timeout, mirror(dev)))
+
+
+def fio_verify(path, size="32M", passes=1):
+    """fio random writes with crc32c verify on path, `passes` times its size in all; returns the Popen."""
+    return subprocess.Popen(
+        "fio --name=verify --filename=%s --rw=randwrite --bs=4k --size=%s --io_size=%dM --direct=1"
+        " --ioengine=libaio --iodepth=16 --verify=crc32c --do_verify=1 --verify_fatal=1"
+        " --verify_state_save=0 --output-format=terse" % (path, size, int(size[:-1]) * passes),
+        shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def fio_done(fio):
+    out, _ = fio.communicate()
+    assert fio.returncode == 0, out[-2000:]
+
+
+def check_mirror_synchronizes_under_fio(s, source, target, mib, region_mib=1):
+    fill(source, mib)
+    # fio writes from before the attach until the copy is done (as many runs as that takes), and
+    # the copy is slow enough that its writes meet every region state: copied, being copied, not yet
+    fio = fio_verify(source, size="%dM" % mib, passes=4)
+    time.sleep(2)
+    assert fio.poll() is None, fio.communicate()[0][-2000:]
+    dev = mirror_attach(s, source, target, "region-size=%d rate-limit=%d" % (region_mib << 20, mib << 17))
+    w = mirror(dev)
+    assert [k for k in MIRROR_WORDS if k not in w] == [], w
+    assert w["state"] == "copying" and w["total_bytes"] == mib << 20 and w["regions"] == mib // region_mib, w
+    assert w["target"] == majmin(target) and w["synchronized_at"] == "none", w
+    progress, runs = [], 1
+    while True:
+        while fio.poll() is None:
+            progress.append(mirror(dev)["copied_bytes"])
+            time.sleep(0.2)
+        fio_done(fio)
+        if mirror(dev)["state"] != "copying":
+            break
+        fio = fio_verify(source, size="%dM" % mib)
+        runs += 1
+    w = wait_mirror(dev, "synchronized")
+    assert w["copied_bytes"] == w["total_bytes"] and w["copied_regions"] == mib // region_mib, w
+    # write-zeroes and discards of copied regions reach the target too (as zero writes where it lacks them)
+    assert blk_ioctl(source, BLKZEROOUT, 1 << 20, 1 << 20) == 0
+    assert blk_ioctl(source, BLKDISCARD, 3 << 20, 1 << 20) in (0, errno.EOPNOTSUPP)
+    assert mirror(dev)["state"] == "synchronized", mirror(dev)
+    assert w["started_at"] < w["synchronized_at"] <= time.time_ns(), w
+    assert progress == sorted(progress) and len(set(progress)) > 1, progress
+    size = mib << 20
+    if sha_direct(source) != sha_direct(target, size):
+        bad = [off >> 20 for off in range(0, size, 1 << 20)
+               if dio(source, "read", off, 1 << 20)[1] != dio(target, "read", off, 1 << 20)[1]]
+        raise AssertionError("the target differs from the source in MiB %s (%d fio runs)" % (bad, runs))
+    return dev, w
+
+
+def test_mirror_listed_synchronizes_loop_under_fio_verify(s):
+    assert "mirror" in [t["name"] for t in dmf.list_types()]
+    # each target IO takes 20 ms and a region is 8 MiB, so each region's copy lasts long enough
+    # for fio's writes to meet it
+    slow = s.nullb("dmfltmirslow", mib=40, extra=(("irqmode", "2"), ("completion_nsec", "20000000")))
+    dev, w = check_mirror_synchronizes_under_fio(s, s.loop(32), slow, 32, region_mib=8)
+    assert w["write_waits"] > 0, "no write met a region being copied: %r" % w
+    print("    synchronized with %d write waits for a copy" % w["write_waits"])
+
+
+def test_mirror_synchronizes_null_blk_under_fio_verify(s):
+    check_mirror_synchronizes_under_fio(s, s.nullb("dmfltmirnb", mib=32), s.loop(32), 32)
+
+
+def test_mirror_synchronizes_dm_linear_under_fio_verify(s):
+    source = s.dm_linear("dmflt-test-mirsrc", s.loop(32), 32 << 11)
+    check_mirror_synchronizes_under_fio(s, source, s.loop(32), 32)
+
+
+def backing_sha(img):
+    with open(img, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def test_mirror_cutover_redirects_everything_and_detach_is_refused(s):
+    source, source_img = s.loop_with_image(32 << 20)
+    target = s.loop(32)
+    dev = mirror_attach(s, source, target)
+    # fio writes a pattern with its verify headers, and stays off verification for now
+    sh("fio --name=pre --filename=%s --rw=randwrite --bs=4k --size=32M --direct=1 --ioengine=libaio"
+       " --iodepth=16 --verify=crc32c --do_verify=0 --output-format=terse" % source)
+    wait_mirror(dev, "synchronized")
+    sh("sync")
+    dmf.message(dev, "mirror", "cutover")
+    w = mirror(dev)
+    assert w["state"] == "cutover" and w["synchronized_at"] < w["cutover_at"] <= time.time_ns(), w
+    before = backing_sha(source_img)
+    # fio's verify-only pass of what it wrote before the cutover, through the source's node
+    sh("fio --name=pre --filename=%s --rw=randwrite --bs=4k --size=32M --direct=1 --ioengine=libaio"
+       " --iodepth=16 --verify=crc32c --verify_only=1 --verify_fatal=1 --output-format=terse" % source)
+    # new writes land on the target, read through its own node; the source's media stays as it was
+    data = os.urandom(1 << 20)
+    assert dio(source, "write", 4 << 20, len(data), data)[0] == 0
+    assert blk_ioctl(source, BLKDISCARD, 8 << 20, 1 << 20) in (0, errno.EOPNOTSUPP)
+    assert flush(source) == 0
+    assert dio(target, "read", 4 << 20, len(data))[1] == data
+    assert dio(source, "read", 4 << 20, len(data))[1] == data
+    assert backing_sha(source_img) == before, "the source's media changed after cutover"
+    expect_errno(errno.EBUSY, dmf.message, dev, "mirror", "cutover")
+    expect_errno(errno.EBUSY, dmf.detach, dev, "mirror")
+    assert "cutover-active" in sh("dmesg | tail -n 5").stdout
+    dmf.message(dev, "mirror", "release")
+    dmf.detach(dev, "mirror")
+    assert not attached(dev, "mirror")
+
+
+def test_mirror_cutover_refused_until_synchronized(s):
+    source, target = s.loop(32), s.loop(32)
+    dev = mirror_attach(s, source, target, "rate-limit=1048576")
+    w = mirror(dev)
+    assert w["state"] == "copying" and w["rate_limit"] == 1048576, w
+    expect_errno(errno.EBUSY, dmf.message, dev, "mirror", "cutover")
+    assert mirror(dev)["state"] == "copying"
+    expect_errno(errno.EINVAL, dmf.message, dev, "mirror", "bogus")
+    # detaching mid-copy leaves the target incomplete, and the source as it was
+    dmf.detach(dev, "mirror")
+    assert not attached(dev, "mirror")
+
+
+def test_mirror_failing_target_fails_the_mirror_never_a_write(s):
+    source = s.loop(32)
+    target = s.dm_linear("dmflt-test-mirtgt", s.loop(32), 32 << 11)
+    fill(source, 32)
+    dev = mirror_attach(s, source, target, "rate-limit=8388608")
+    fio = fio_verify(source, size="32M")
+    time.sleep(1)
+    assert mirror(dev)["state"] == "copying"
+    dm_fail_from_now("dmflt-test-mirtgt", 32 << 11)
+    deadline = time.monotonic() + 30
+    while mirror(dev)["state"] != "failed" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    fio_done(fio)
+    w = mirror(dev)
+    assert (w["state"], w["error"]) == ("failed", "target-write-failed"), w
+    assert w["failed_at"] != "none" and w["copied_bytes"] < w["total_bytes"], w
+    # the source keeps working untouched
+    data = os.urandom(1 << 20)
+    assert dio(source, "write", 0, len(data), data)[0] == 0
+    assert dio(source, "read", 0, len(data))[1] == data
+    expect_errno(errno.EBUSY, dmf.message, dev, "mirror", "cutover")
+    assert "mirror to %s failed (target-write-failed)" % majmin(target) in sh("dmesg").stdout
+    dmf.detach(dev, "mirror")
+
+
+def test_mirror_refusals_are_einval(s):
+    source = s.loop(32)
+    dev = dmf.dev_of(source)
+    for opts in ("", "target=%s" % majmin(s.loop(16)), "target=%s" % majmin(source),
+                 "target=%s region-size=100000" % majmin(s.loop(32)),
+                 "target=%s region-size=4096" % majmin(s.loop(32)), "target=%s bogus=1" % majmin(s.loop(32))):
+        expect_errno(errno.EINVAL, dmf.attach, dev, "mirror", opts)
+        assert not attached(dev, "mirror"), opts
+    disk = s.loop(64, partscan=True)
+    part = disk + "p1"
+    expect_errno(errno.EINVAL, dmf.attach, dmf.dev_of(disk), "mirror", "target=%s" % majmin(part))
+    expect_errno(errno.EINVAL, dmf.attach, dmf.dev_of(part), "mirror", "target=%s" % majmin(disk))
+    log = sh("dmesg | tail -n 20").stdout
+    for why in ("the target is smaller than the source", "the target is the source itself",
+                "the target is on the source's disk"):
+        assert why in log, why
+
+
+def test_mirror_attach_detach_20_times_under_fio_verify(s):
+    source, target = s.loop(64), s.loop(64)
+    dev, opts = dmf.dev_of(source), "target=%s" % majmin(target)
+    cycles, copied = [0], [0]
+
+    def cycle():
+        if cycles[0] >= 20:
+            time.sleep(0.1)
+            return
+        dmf.attach(dev, "mirror", opts)
+        time.sleep(0.05)
+        copied[0] += mirror(dev)["copied_bytes"]
+        dmf.detach(dev, "mirror")
+        cycles[0] += 1
+
+    runs = 0
+    while cycles[0] < 20:
+        fio_verify_under_churn(source, cycle)
+        runs += 1
+    assert not attached(dev, "mirror")
+    assert copied[0] > 0, "no copy happened under fio"
+    print("    fio verify passed over %d mirror attaches in %d fio runs; %d bytes copied in all" % (
+        cycles[0], runs, copied[0]))
+
 
 
 def test_dmesg_clean(s):
