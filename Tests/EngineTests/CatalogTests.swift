@@ -36,7 +36,7 @@ import Testing
     }
 
     @Test func unknownFilterNamesTheKnownOnes() {
-        #expect(throws: CatalogError.unknownFilter(name: "stats", known: ["cbt", "cow", "guard", "stat"])) {
+        #expect(throws: CatalogError.unknownFilter(name: "stats", known: ["cbt", "cow", "guard", "mirror", "stat"])) {
             try FilterCatalog.standard.validate(filter: "stats", options: [:])
         }
         #expect(
@@ -117,14 +117,15 @@ import Testing
             KernelFilterType(name: "stat", version: [1, 0, 2], attachments: 3),
             KernelFilterType(name: "zz-vendor", version: [0, 9, 0], attachments: 0),
         ])
-        #expect(entries.map(\.name) == ["cbt", "cow", "guard", "stat", "zz-vendor"])
+        #expect(entries.map(\.name) == ["cbt", "cow", "guard", "mirror", "stat", "zz-vendor"])
         #expect(entries[2].known && !entries[2].loaded && entries[2].kernelVersion == nil)
         #expect(
-            entries[3].known && entries[3].loaded && entries[3].kernelVersion == "1.0.2" && entries[3].attachments == 3)
-        #expect(!entries[4].known && entries[4].loaded && entries[4].kernelVersion == "0.9.0")
+            entries[4].known && entries[4].loaded && entries[4].kernelVersion == "1.0.2" && entries[4].attachments == 3)
+        #expect(!entries[5].known && entries[5].loaded && entries[5].kernelVersion == "0.9.0")
         let notLoaded = FilterCatalog.standard.entries(kernelTypes: [])
         #expect(
-            notLoaded.map(\.name) == ["cbt", "cow", "guard", "stat"] && notLoaded.allSatisfy { $0.known && !$0.loaded })
+            notLoaded.map(\.name) == ["cbt", "cow", "guard", "mirror", "stat"]
+                && notLoaded.allSatisfy { $0.known && !$0.loaded })
     }
 
     @Test func optionValuesRoundTripAsPlainJSON() throws {

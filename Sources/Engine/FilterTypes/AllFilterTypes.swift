@@ -7,5 +7,6 @@ public enum AllFilterTypes {
         GuardFilterType(),
         CbtFilterType(),
         CowFilterType(),
+        MirrorFilterType(),
     ]
 }

@@ -14,11 +14,15 @@ public protocol FilterType: Sendable {
     var operations: [FilterTypeOperation] { get }
     /// Checks between options that each passed alone (cow: a diff storage limit of at least one chunk).
     func check(options: [String: OptionValue]) throws(CatalogError)
+    /// What a detach answer tells about what the filter leaves behind (mirror: an incomplete
+    /// target), from the status read just before the detach; nil: nothing to tell.
+    func detachReport(statusText: String) -> [String: JSONValue]?
 }
 
 extension FilterType {
     public var operations: [FilterTypeOperation] { [] }
     public func check(options: [String: OptionValue]) throws(CatalogError) {}
+    public func detachReport(statusText: String) -> [String: JSONValue]? { nil }
     public var name: String { spec.name }
 
     public func operation(named name: String, method: String) -> FilterTypeOperation? {

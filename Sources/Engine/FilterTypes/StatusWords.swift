@@ -43,6 +43,16 @@ public struct StatusWords: Sendable {
         return value
     }
 
+    /// A CLOCK_REALTIME instant in nanoseconds, or nil for `none` (it has not happened).
+    public func instant(_ name: String) throws(FilterStatusError) -> UInt64? {
+        let text = try string(name)
+        if text == "none" { return nil }
+        guard let n = UInt64(text) else {
+            throw FilterStatusError(filter: filter, reason: "'\(name)=\(text)' is neither a time nor none")
+        }
+        return n
+    }
+
     /// "write_zeroes_bios" -> "writeZeroesBios": the API's keys are camelCase, the kernel's are not.
     public static func camelCase(_ word: String) -> String {
         var out = ""

@@ -25,45 +25,21 @@ enum CowEvents {
         }
     }
 
-    struct Event: Equatable {
-        var sequence: UInt64
-        var type: String
-        var nanoseconds: UInt64
-        var fields: [String: JSONValue] = [:]
-
-        var json: JSONValue {
-            var o = fields
-            o["sequence"] = .int(Int64(sequence))
-            o["type"] = .string(type)
-            o["time"] = .string(KernelTime.rfc3339(nanoseconds: nanoseconds))
-            return .object(o)
-        }
-    }
-
-    static func events(statusText: String) throws(FilterStatusError) -> [Event] {
+    static func events(statusText: String) throws(FilterStatusError) -> [LifecycleEvent] {
         let words = try StatusWords(statusText, filter: "cow")
-        var list = [Event(sequence: 1, type: "taken", nanoseconds: try words.uint64("taken_at"))]
-        if let warned = try instant(words, "warned_at") {
+        var list = [LifecycleEvent(sequence: 1, type: "taken", nanoseconds: try words.uint64("taken_at"))]
+        if let warned = try words.instant("warned_at") {
             list.append(
-                Event(
+                LifecycleEvent(
                     sequence: 2, type: "diff-storage-80-percent", nanoseconds: warned,
                     fields: ["limit": .int(Int64(clamping: try words.uint64("diff_storage_limit")))]))
         }
-        if let stopped = try instant(words, "stopped_at") {
+        if let stopped = try words.instant("stopped_at") {
             list.append(
-                Event(
+                LifecycleEvent(
                     sequence: 3, type: try words.string("state"), nanoseconds: stopped,
                     fields: ["error": .string(try words.string("error"))]))
         }
         return list
-    }
-
-    private static func instant(_ words: StatusWords, _ name: String) throws(FilterStatusError) -> UInt64? {
-        let text = try words.string(name)
-        if text == "none" { return nil }
-        guard let n = UInt64(text) else {
-            throw FilterStatusError(filter: "cow", reason: "'\(name)=\(text)' is neither a time nor none")
-        }
-        return n
     }
 }
