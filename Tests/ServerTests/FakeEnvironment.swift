@@ -50,6 +50,17 @@ final class FakeDevices: DeviceDirectory, @unchecked Sendable {
         if text == "/etc/passwd" { return .invalid("/etc/passwd is not a block device.") }
         return .invalid("No block device '\(text)'.")
     }
+
+    /// Pairs (a, b) and how a relates to b; only `same` is known without being told.
+    var relations: [DeviceNumber: [DeviceNumber: DeviceRelation]] {
+        get { lock.withLock { storedRelations } }
+        set { lock.withLock { storedRelations = newValue } }
+    }
+    private var storedRelations: [DeviceNumber: [DeviceNumber: DeviceRelation]] = [:]
+
+    func relation(of a: DeviceNumber, to b: DeviceNumber) -> DeviceRelation? {
+        a == b ? .same : relations[a]?[b]
+    }
 }
 
 /// stat (no options) and guard (mode: "ro" or "rw", default "ro"; verbose: bool).

@@ -19,6 +19,8 @@ final class FakeFilterControl: FilterControl, @unchecked Sendable {
     private var _detachThreads: [String] = []
     private var _cowState = "active"
     private var _cowImageOpen = false
+    private var _mirrorState = "copying"
+    private var _mirrorReleased = false
     private var _messages: [String] = []
     let types: [KernelFilterType] = [KernelFilterType(name: "stat", version: [1, 0, 0], attachments: 0)]
 
@@ -50,6 +52,11 @@ final class FakeFilterControl: FilterControl, @unchecked Sendable {
     var cowState: String {
         get { locked { _cowState } }
         set { locked { _cowState = newValue } }
+    }
+    /// mirror: copying, synchronized (cutover is accepted), cutover (detach is EBUSY until release) or failed.
+    var mirrorState: String {
+        get { locked { _mirrorState } }
+        set { locked { _mirrorState = newValue } }
     }
     /// Every message text sent, in order, as "FILTER TEXT".
     var messages: [String] { locked { _messages } }
@@ -97,7 +104,9 @@ final class FakeFilterControl: FilterControl, @unchecked Sendable {
             _nextAttachError = nil
             throw error(kind, "attach", device)
         }
-        if !["stat", "guard", "cbt", "cow"].contains(filter) { throw error(.noSuchFilterType, "attach", device) }
+        if !["stat", "guard", "cbt", "cow", "mirror"].contains(filter) {
+            throw error(.noSuchFilterType, "attach", device)
+        }
         if _attachments.contains(where: { $0.device == device && $0.filter == filter }) {
             throw error(.alreadyAttached, "attach", device)
         }
@@ -105,6 +114,7 @@ final class FakeFilterControl: FilterControl, @unchecked Sendable {
         _options["\(device)/\(filter)"] = options
         if filter == "cbt" { _cbt = FakeCbtMap() }
         if filter == "cow" { (_cowState, _cowImageOpen) = ("active", false) }
+        if filter == "mirror" { (_mirrorState, _mirrorReleased) = ("copying", false) }
     }
 
     func detach(device: DeviceNumber, filter: String) throws(FilterControlError) {
@@ -127,6 +137,9 @@ final class FakeFilterControl: FilterControl, @unchecked Sendable {
             throw error(.notAttached, "detach", device)
         }
         if filter == "cow" && _cowImageOpen && _cowState != "failed" {
+            throw error(.busy, "detach", device, errno: EBUSY)
+        }
+        if filter == "mirror" && _mirrorState == "cutover" && !_mirrorReleased {
             throw error(.busy, "detach", device, errno: EBUSY)
         }
         _attachments.remove(at: i)
@@ -154,6 +167,9 @@ final class FakeFilterControl: FilterControl, @unchecked Sendable {
                     ranges: "0+1048576", events: 2, denied: ["write": (2, 8192)]))
         }
         if filter == "cbt" { return KernelAttachmentStatus(attachment: a, text: locked { _cbt.statusLine }) }
+        if filter == "mirror" {
+            return KernelAttachmentStatus(attachment: a, text: KernelStatusText.mirror(state: locked { _mirrorState }))
+        }
         if filter == "cow" {
             let (state, open) = locked { (_cowState, _cowImageOpen) }
             return KernelAttachmentStatus(
@@ -197,6 +213,17 @@ final class FakeFilterControl: FilterControl, @unchecked Sendable {
         if filter == "cbt" {
             guard let reply = locked({ _cbt.message(text) }) else { throw error(.invalid, "message", device) }
             return reply
+        }
+        if filter == "mirror" {
+            lock.lock()
+            defer { lock.unlock() }
+            switch text {
+            case "cutover" where _mirrorState == "synchronized": _mirrorState = "cutover"
+            case "cutover": throw error(.busy, "message", device, errno: EBUSY)
+            case "release": _mirrorReleased = true
+            default: throw error(.invalid, "message", device)
+            }
+            return ""
         }
         if text != "reset" { throw error(.invalid, "message", device) }
         return "ok"

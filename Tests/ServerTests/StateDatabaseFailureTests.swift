@@ -64,7 +64,7 @@ import Testing
             var i: UInt32 = 0
             while (try? db.execute(
                 sql:
-                    "INSERT INTO attachment VALUES (?, 200, ?, '', '', 's', '{}', '', 0, 'attached', NULL, NULL, NULL, NULL)",
+                    "INSERT INTO attachment VALUES (?, 200, ?, '', '', 's', '{}', '', 0, 'attached', NULL, NULL, NULL, NULL, NULL)",
                 arguments: ["f\(i)", i])) != nil
             {
                 i += 1

@@ -188,6 +188,8 @@ for text in sources:
     slugs.update(re.findall(r'typeBase \+ "([a-z0-9-]+)"', text))
 for text in type_sources:
     slugs.update(re.findall(r'FilterOperationError\(\s*type: "([a-z0-9-]+)"', text))
+    # a filter type's own 409 for a refused detach (ForceDetach's type)
+    slugs.update(re.findall(r'message: "[a-z-]+", type: "([a-z0-9-]+)"', text))
 check(len(slugs) >= 15, f"found the daemon's problem slugs ({len(slugs)})")
 urns = set()
 for node in walk(doc):

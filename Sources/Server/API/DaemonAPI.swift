@@ -59,8 +59,10 @@ struct DaemonAPI: Sendable {
         router.delete("/v1/hosts/{host}/attachments/{id}") { r in
             try checkHost(r)
             let id = try attachmentID(r)
-            try await service.delete(id: id, force: try Self.force(r))
-            return Response(status: 204)
+            guard let report = try await service.delete(id: id, force: try Self.force(r)) else {
+                return Response(status: 204)
+            }
+            return try Response.json(JSONValue.object(report))
         }
         router.post("/v1/hosts/{host}/attachments/{id}/messages") { r in
             try checkHost(r)

@@ -24,7 +24,7 @@ enum AttachmentError: ProblemConvertible {
     /// A store that passed its checks could not be made or opened (no space, no loop device).
     case storeUnusable(String)
     /// The kernel refused a detach while a reader holds what the filter serves (cow's image).
-    case inUse(id: String, detail: String)
+    case inUse(id: String, detail: String, type: String)
 
     var problem: Problem {
         switch self {
@@ -53,9 +53,9 @@ enum AttachmentError: ProblemConvertible {
             )
         case .storeUnusable(let why):
             return Problem("store-unusable", status: 422, title: "Store unusable", detail: why)
-        case .inUse(let id, let detail):
+        case .inUse(let id, let detail, let type):
             return Problem(
-                "busy", status: 409, title: "Busy",
+                type, status: 409, title: type == "busy" ? "Busy" : "Detach refused",
                 detail: "\(id) cannot be detached now: \(detail). ?force=true detaches anyway.")
         }
     }

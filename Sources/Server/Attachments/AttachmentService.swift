@@ -55,6 +55,7 @@ final class AttachmentService: Sendable {
         }
         switch devices.lookup(text) {
         case .present(let d):
+            try checkCopyTargets(of: d, filter: filter, options: validated.options)
             return ResolvedAttachSpec(
                 dev: d.dev, devicePath: d.path, deviceName: d.name, devicePresent: true, filter: validated,
                 deviceIdentity: DeviceIdentity.of(d))
@@ -63,6 +64,31 @@ final class AttachmentService: Sendable {
                 dev: dev, devicePath: "/dev/block/\(dev)", deviceName: "", devicePresent: false, filter: validated)
         case .invalid(let why):
             throw .invalid(why)
+        }
+    }
+
+    /// A device the filter copies `device` onto (mirror's target) must hold all of it and share no
+    /// storage with it; the kernel would refuse most of these too, but without saying why.
+    private func checkCopyTargets(of device: DeviceSummary, filter: String, options: [String: JSONValue])
+        throws(AttachmentError)
+    {
+        for option in catalog.unit(named: filter)?.spec.copyTargets ?? [] {
+            guard case .string(let text) = options[option], case .present(let target) = devices.lookup(text) else {
+                continue
+            }
+            let why: String? =
+                switch devices.relation(of: target.dev, to: device.dev) {
+                case .same: "is the device itself"
+                case .sameDisk: "is on the same disk as the device (a partition of it, or the disk it is on)"
+                case .stackedOn: "is stacked on the device (it holds it)"
+                case .under: "holds the device (the device is stacked on it)"
+                case nil:
+                    target.sizeBytes < device.sizeBytes
+                        ? "is smaller than the device (\(target.sizeBytes) < \(device.sizeBytes) bytes)" : nil
+                }
+            if let why {
+                throw .invalid("Option \(option): \(target.path) \(why); \(filter) needs another device to copy onto.")
+            }
         }
     }
 
@@ -180,13 +206,23 @@ final class AttachmentService: Sendable {
 
     /// `force`: for a type whose kernel refuses a detach as busy (cow while its image is open), its
     /// force message first (cow: the image fails with EIO), then the detach.
-    func delete(id: String, force: Bool = false) async throws(AttachmentError) {
+    /// Returns what the filter's type tells about what the detach left behind (mirror: an
+    /// incomplete target), or nil.
+    @discardableResult
+    func delete(id: String, force: Bool = false) async throws(AttachmentError) -> [String: JSONValue]? {
         guard let first = try storeCall({ try store.row(id: id) }) else { throw missing(id) }
-        try await locks.with(first.dev) { [self] () throws(AttachmentError) in
+        return try await locks.with(first.dev) { [self] () throws(AttachmentError) -> [String: JSONValue]? in
             guard let row = try storeCall({ try store.row(id: id) }) else {
                 throw .notFound(id: id)
             }
-            let forceDetach = catalog.unit(named: row.filter)?.spec.forceDetach
+            let unit = catalog.unit(named: row.filter)
+            let forceDetach = unit?.spec.forceDetach
+            // the state the filter leaves behind, read while it is still there
+            let lastStatus =
+                row.phase == .attached
+                ? try? kernelCall({ () throws(FilterControlError) in
+                    try control.status(device: row.dev, filter: row.filter).text
+                }).get() : nil
             try storeCall { try store.setStatus(id: id, phase: .detaching, error: nil, attachedAt: row.attachedAt) }
             if force, let forceDetach, row.phase == .attached {
                 _ = kernelCall { () throws(FilterControlError) in
@@ -195,7 +231,7 @@ final class AttachmentService: Sendable {
             }
             // Not attached (any more) counts as done: the goal of a detach is reached.
             var failure = detachFailure(row)
-            if forceDetach != nil {
+            if forceDetach?.type == "busy" {
                 // udev opens a new image to probe it: busy just after the take is often over a moment later.
                 for _ in 0..<10 where failure?.kind == .busy {
                     usleep(100_000)
@@ -208,7 +244,7 @@ final class AttachmentService: Sendable {
                     try storeCall {
                         try store.setStatus(id: id, phase: row.phase, error: row.error, attachedAt: row.attachedAt)
                     }
-                    throw .inUse(id: id, detail: forceDetach.busy)
+                    throw .inUse(id: id, detail: forceDetach.busy, type: forceDetach.type)
                 }
                 // The row stays `detaching`, so the reconciler finishes the detach once the kernel lets it.
                 try storeCall {
@@ -218,6 +254,7 @@ final class AttachmentService: Sendable {
             }
             try forget(row)
             detached(id)
+            return lastStatus.flatMap { unit?.detachReport(statusText: $0) }
         }
     }
 
@@ -232,9 +269,20 @@ final class AttachmentService: Sendable {
             guard row.phase == .attached else {
                 throw .notAttached(id: id, phase: row.phase)
             }
-            return try kernelCall { () throws(FilterControlError) in
+            // recorded first: a crash after the kernel took it must not let a reboot recreate the filter
+            let words = text.split(separator: " ").joined(separator: " ")
+            let lasting = catalog.unit(named: row.filter)?.spec.lastingMessages.first { $0.message == words }
+            if let lasting, row.lastingReason == nil {
+                let reason = lasting.reason(at: RFC3339.string(from: now()))
+                try storeCall { try store.setLastingReason(id: id, reason: reason) }
+            }
+            let reply = kernelCall { () throws(FilterControlError) in
                 try control.message(device: row.dev, filter: row.filter, text: text)
-            }.mapError(AttachmentError.kernel).get()
+            }
+            if case .failure = reply, lasting != nil, row.lastingReason == nil {
+                try storeCall { try store.setLastingReason(id: id, reason: nil) }
+            }
+            return try reply.mapError(AttachmentError.kernel).get()
         }
     }
 

@@ -43,4 +43,6 @@ protocol DeviceDirectory: Sendable {
     func labels() -> [DeviceNumber: DeviceLabel]
     func device(_ dev: DeviceNumber) -> DeviceSummary?
     func lookup(_ text: String) -> DeviceLookup
+    /// How device a shares storage with device b (the same, one disk, stacked), or nil.
+    func relation(of a: DeviceNumber, to b: DeviceNumber) -> DeviceRelation?
 }

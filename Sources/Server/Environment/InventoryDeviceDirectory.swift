@@ -23,6 +23,8 @@ struct InventoryDeviceDirectory: DeviceDirectory {
         }
     }
 
+    func relation(of a: DeviceNumber, to b: DeviceNumber) -> DeviceRelation? { inventory.relation(of: a, to: b) }
+
     static func summary(_ d: BlockDevice) -> DeviceSummary {
         DeviceSummary(
             name: d.name, path: d.path, dev: d.dev, sizeBytes: d.sizeBytes, kind: d.kind.rawValue, readOnly: d.readOnly,

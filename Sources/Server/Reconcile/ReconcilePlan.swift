@@ -46,6 +46,10 @@ enum ReconcilePlan {
                     if row.phase == .attached && row.error == nil { return nil }
                     return .markAttached(id: row.id, attachedAt: inKernel.attachedAt)
                 }
+                if let reason = row.lastingReason {
+                    // what the kernel held cannot be rebuilt: a new attach would undo the message's effect
+                    return row.phase == .failed && row.error == reason ? nil : .markFailed(id: row.id, reason: reason)
+                }
                 if attachOnce.contains(row.filter) {
                     let reason = row.phase == .pending ? neverTaken : lost
                     return row.phase == .failed && row.error == reason ? nil : .markFailed(id: row.id, reason: reason)

@@ -27,6 +27,9 @@ struct AttachmentRow: Sendable, Equatable {
     var deviceIdentity: String? = nil
     /// A store file dmflt created for this attachment (cow's diff storage), removed when the row goes.
     var createdFile: String? = nil
+    /// Why the attachment must never be attached again in its place (a message whose effect
+    /// outlives it, mirror's cutover), recorded before that message went to the kernel.
+    var lastingReason: String? = nil
 
     /// Two rows ask for the same thing when device, filter and validated options agree.
     func hasSameSpec(as other: AttachmentRow) -> Bool {

@@ -130,6 +130,13 @@ final class AttachmentStore: Sendable {
         }
     }
 
+    /// Records (or, with nil, clears) why the attachment must never be recreated.
+    func setLastingReason(id: String, reason: String?) throws {
+        try write { db in
+            try db.execute(sql: "UPDATE attachment SET lasting_reason = ? WHERE id = ?", arguments: [reason, id])
+        }
+    }
+
     func delete(id: String) throws {
         try write { db in try db.execute(sql: "DELETE FROM attachment WHERE id = ?", arguments: [id]) }
     }
@@ -178,7 +185,8 @@ final class AttachmentStore: Sendable {
             error: optional(r, "error", String.self),
             attachedAt: attachedAt.map(Date.init(timeIntervalSince1970:)),
             deviceIdentity: optional(r, "device_identity", String.self),
-            createdFile: optional(r, "created_file", String.self))
+            createdFile: optional(r, "created_file", String.self),
+            lastingReason: optional(r, "lasting_reason", String.self))
     }
 
     /// A column's value, NULL when the row has no such column.

@@ -34,6 +34,10 @@ enum StateMigrations {
             // A store file (cow's diff storage) dmflt made for the attachment, removed when it goes.
             try db.execute(sql: "ALTER TABLE attachment ADD COLUMN created_file TEXT")
         }
+        m.registerMigration("v4-lasting-reason") { db in
+            // Set once a message made the attachment impossible to recreate (mirror's cutover).
+            try db.execute(sql: "ALTER TABLE attachment ADD COLUMN lasting_reason TEXT")
+        }
         return m
     }
 }
