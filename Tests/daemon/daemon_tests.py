@@ -22,7 +22,8 @@ from undo_scope import UndoScope  # noqa: E402
 import suite_runner  # noqa: E402
 from loop_control import remove_loop  # noqa: E402
 
-BIN = os.path.join(ROOT, os.environ.get("SWIFT_SCRATCH", ".build"), "debug", "dmfltd")
+# DMFLT_DAEMON: the dmfltd to test (scripts/test gives the release build the packages ship)
+BIN = os.environ.get("DMFLT_DAEMON") or os.path.join(ROOT, os.environ.get("SWIFT_SCRATCH", ".build"), "debug", "dmfltd")
 SCRATCH = tempfile.mkdtemp(prefix="dmflt-daemon-")
 PROBLEM = "application/problem+json"
 
@@ -833,6 +834,14 @@ def test_mirror_over_rest_progress_kill9_cutover_and_detach(s):
         r = d.put("mig", source, "mirror", options)
         assert r.status_code == 400 and r.json()["type"] == "urn:dmflt:problem:invalid-value", (options, r.text)
         assert why in r.json()["detail"], (why, r.text)
+    # a device stacked on the source holds its data: refused, before the kernel is asked
+    sh("dmsetup create dmflt-test-holder --table '0 %d linear %s 0'" % (32 << 11, source))
+    try:
+        sh("udevadm settle", check=False)
+        r = d.put("mig", source, "mirror", {"target": "/dev/mapper/dmflt-test-holder"})
+        assert r.status_code == 400 and "stacked on the device" in r.json()["detail"], r.text
+    finally:
+        sh("dmsetup remove --retry dmflt-test-holder")
     assert not kernel_has(dev, "mirror") and d.items() == []
     # a detach before the copy ends says the target is incomplete
     assert d.put("mig", source, "mirror", {"target": target, "rate-limit": "1M"}).status_code == 201
