@@ -90,8 +90,10 @@ def prepare(st):
 def install(st):
     # dpkg's output goes to a file the host can follow while DKMS builds (minutes under TCG)
     log = os.path.join(os.path.dirname(DEBS.rstrip("/")), "packages-install.log")
-    p = subprocess.run("DEBIAN_FRONTEND=noninteractive dpkg -i %s >%s 2>&1" % (" ".join(st["debs"]), log),
-                       shell=True, timeout=2400)
+    # each line with the time it came, to see where the minutes go under TCG
+    p = subprocess.run("set -o pipefail; DEBIAN_FRONTEND=noninteractive dpkg -i %s 2>&1 | "
+                       "while IFS= read -r line; do echo \"$(date +%%T) $line\"; done >%s"
+                       % (" ".join(st["debs"]), log), shell=True, timeout=2400, executable="/bin/bash")
     out = open(log).read()
     assert p.returncode == 0, "dpkg -i: exit %d\n%s" % (p.returncode, out[-3000:])
     assert "Building initial module for %s" % KREL in out, out[-3000:]
