@@ -7,7 +7,9 @@ public struct MirrorFilterType: FilterType {
     public static let minimumRegion: Int64 = 64 << 10
     public static let maximumRegion: Int64 = 1 << 30
     public static let states = ["copying", "synchronized", "cutover", "failed"]
-    public static let errors = ["none", "target-write-failed", "source-read-failed", "out-of-memory"]
+    public static let errors = [
+        "none", "target-write-failed", "source-read-failed", "out-of-memory", "source-did-not-drain",
+    ]
 
     public let spec = FilterTypeSpec(
         name: "mirror",
