@@ -26,7 +26,7 @@ struct Daemon {
             control: control, directory: AttachmentServiceDirectory(service: service, hostName: settings.hostName),
             hostName: settings.hostName, registry: registry)
         guard let statsService = stats.value else { return }
-        let probe = KernelHostProbe(control: control)
+        let probe = KernelHostProbe(control: control, changes: control.changes)
         let facts = probe.probe()
         if facts.filterIoctl {
             logger.info("filter IOCTL present; types: \(facts.filterTypes.map(\.name).joined(separator: ", "))")
