@@ -64,12 +64,20 @@ public struct RequestLogging: Middleware {
         // Hundredths of a millisecond, formatted by hand: String(format:) costs more than the request.
         let centi = elapsed.components.seconds * 100_000 + elapsed.components.attoseconds / 10_000_000_000_000
         let fraction = centi % 100
-        var line = request.method
+        var line = ""
+        line.reserveCapacity(80)
+        line += request.method
         line += " "
         line += request.route ?? "(no route)"
-        line += " \(status) \(centi / 100)."
-        if fraction < 10 { line += "0" }
-        line += "\(fraction) ms"
-        logger.log(level: level, "\(line)", metadata: ["remote": .string(request.remoteAddress)], source: "dmfltd")
+        line += " "
+        line += String(status)
+        line += " "
+        line += String(centi / 100)
+        line += fraction < 10 ? ".0" : "."
+        line += String(fraction)
+        line += " ms"
+        logger.log(
+            level: level, Logger.Message(stringLiteral: line), metadata: ["remote": .string(request.remoteAddress)],
+            source: "dmfltd")
     }
 }
