@@ -10,7 +10,8 @@ struct DaemonAPI: Sendable {
     var service: AttachmentService
     var probe: any HostProbe
     let listCache = EncodedBodyCache<AttachmentListKey>()
-    let hostCache = EncodedBodyCache<HostResource>()
+    /// Keyed by the kernel's facts alone: the name and version are the daemon's, fixed for its life.
+    let hostCache = EncodedBodyCache<HostFacts>()
     let healthCache = EncodedBodyCache<HealthResource>()
 
     /// `members`: whether GET /v1/hosts is this host alone; a cluster registers its own.
@@ -21,9 +22,9 @@ struct DaemonAPI: Sendable {
         router.get(
             "/v1/host",
             immediate: { _ in
-                // Probed on every request; only the encoding is reused while the facts are equal.
-                try hostCache.response(for: HostResource(name: hostName, version: version, facts: probe.probe())) {
-                    try Response.json($0)
+                // The probe keeps the facts briefly (KernelHostProbe); the encoding is reused while they are equal.
+                try hostCache.response(for: probe.probe()) {
+                    try Response.json(HostResource(name: hostName, version: version, facts: $0))
                 }
             })
         if members { router.get("/v1/hosts", immediate: { _ in try listHosts() }) }
