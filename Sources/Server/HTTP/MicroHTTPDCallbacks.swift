@@ -178,7 +178,8 @@ enum MicroHTTPDCallbacks {
             if HTTPHeaders.sameName(name, "Content-Length") || HTTPHeaders.sameName(name, "Transfer-Encoding") {
                 continue
             }
-            _ = MHD_add_response_header(made, name, value)
+            // withCString lends a native String's own bytes; passing the String itself makes a C copy.
+            _ = name.withCString { n in value.withCString { v in MHD_add_response_header(made, n, v) } }
         }
         if closing || context.core.draining.load(ordering: .acquiring),
             response.headers["Connection"] == nil
