@@ -9,7 +9,12 @@ struct DaemonAPI: Sendable {
     var url: String?
     var service: AttachmentService
     var probe: any HostProbe
+    /// The daemon's count of its attaches and detaches: with it, the block devices and the kernel's
+    /// attachments a list is made from are kept as KernelReadMemo keeps them; without it (tests), they
+    /// are read for every list.
+    var kernelChanges: KernelChanges? = nil
     let listCache = EncodedBodyCache<AttachmentListKey>()
+    let listObserved = KernelReadMemo<ObservedForList>()
     /// Keyed by the kernel's facts alone: the name and version are the daemon's, fixed for its life.
     let hostCache = EncodedBodyCache<HostFacts>()
     let healthCache = EncodedBodyCache<HealthResource>()
@@ -104,8 +109,11 @@ struct DaemonAPI: Sendable {
     private func listAttachments() throws -> Response {
         // The generation is read first: a write that lands while the list is made changes it, so the
         // next request misses rather than reusing rows older than its key.
-        let key = AttachmentListKey(
-            generation: service.store.generation, devices: service.devices.labels(), kernel: service.kernelView())
+        let generation = service.store.generation
+        let observed = listObserved.value(changes: kernelChanges) {
+            ObservedForList(devices: service.devices.labels(), kernel: service.kernelView())
+        }
+        let key = AttachmentListKey(generation: generation, devices: observed.devices, kernel: observed.kernel)
         return try listCache.response(for: key) {
             try Response.json(ItemList(items: try allAttachments(present: $0.devices, kernel: $0.kernel)))
         }

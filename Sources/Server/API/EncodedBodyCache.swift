@@ -45,6 +45,13 @@ final class EncodedBodyCache<Key: Equatable & Sendable>: Sendable {
     }
 }
 
+/// What an attachment list shows of the host besides the store: its block devices' names and the
+/// kernel's attachments.
+struct ObservedForList: Sendable {
+    var devices: [DeviceNumber: DeviceLabel]
+    var kernel: KernelView
+}
+
 /// Everything an attachment list is made from: the store's write generation, the block devices'
 /// names and the kernel's attachments.
 struct AttachmentListKey: Equatable, Sendable {

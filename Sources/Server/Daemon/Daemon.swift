@@ -39,7 +39,8 @@ struct Daemon {
         let scheme = settings.tls == nil ? "http" : "https"
         let url = "\(scheme)://\(settings.listen)"
         let api = DaemonAPI(
-            hostName: settings.hostName, version: DaemonVersion.string, url: url, service: service, probe: probe)
+            hostName: settings.hostName, version: DaemonVersion.string, url: url, service: service, probe: probe,
+            kernelChanges: control.changes)
         let openCluster = settings.tokens == nil && !settings.insecure
         let cluster = try PeerCluster(
             configuration: settings.peers, selfName: settings.hostName, selfURL: url, stateDirectory: settings.stateDir,
