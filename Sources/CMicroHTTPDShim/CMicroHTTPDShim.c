@@ -108,29 +108,55 @@ uint16_t cmhd_bound_port(struct MHD_Daemon *daemon)
 	return info ? info->port : 0;
 }
 
+/* Decimal digits of v at p; returns the end. */
+static char *cmhd_put_decimal(char *p, unsigned int v)
+{
+	char digits[10];
+	int n = 0;
+
+	do {
+		digits[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		*p++ = digits[--n];
+	return p;
+}
+
+/*
+ * Every request's log line names its client, so an IPv4 address is written digit by digit rather
+ * than through inet_ntop() and snprintf()'s format parsing.
+ */
 int cmhd_client_address(struct MHD_Connection *connection, char *buf, size_t len)
 {
 	const union MHD_ConnectionInfo *info =
 		MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	char host[INET6_ADDRSTRLEN];
 	const struct sockaddr *sa;
+	int n;
 
-	if (!info || !info->client_addr)
+	if (!info || !info->client_addr || len < 64)
 		return -1;
 	sa = info->client_addr;
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		const unsigned char *a = (const unsigned char *)&in->sin_addr;
+		char *p = buf;
 
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		snprintf(buf, len, "%s:%u", host, ntohs(in->sin_port));
-		return 0;
+		for (int i = 0; i < 4; i++) {
+			p = cmhd_put_decimal(p, a[i]);
+			*p++ = i < 3 ? '.' : ':';
+		}
+		p = cmhd_put_decimal(p, ntohs(in->sin_port));
+		*p = '\0';
+		return (int)(p - buf);
 	}
 	if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
 
 		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-		snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));
-		return 0;
+		n = snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));
+		return n < 0 || (size_t)n >= len ? -1 : n;
 	}
 	return -1;
 }

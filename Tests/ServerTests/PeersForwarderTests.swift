@@ -120,4 +120,17 @@ import Testing
         #expect(PeerForwarder.target(of: "/v1/hosts/b/attachments/x/stats")! == ("b", ["attachments", "x", "stats"]))
         #expect(PeerForwarder.encodedPath(["v1", "a/b?c"]) == "/v1/a%2Fb%3Fc")
     }
+
+    /// The immediate chain finds the host the way forwarding does, for every spelling of a path.
+    @Test func theImmediateChainNamesTheSameHostAsForwarding() {
+        let paths = [
+            "/v1/host", "/v1/hosts", "/v1/hosts/", "/v1/hosts/b", "/v1/hosts/b/", "/v1/hosts/b//",
+            "/v1/hosts/b/devices",
+            "//v1//hosts//b//devices", "/v1/hosts/b/attachments/x/stats", "/v2/hosts/b/devices", "/v1/hostsx/b/devices",
+            "/metrics", "/", "", "/v1/hosts/local/attachments", "v1/hosts/b/x",
+        ]
+        for path in paths {
+            #expect(PeerForwarder.targetHost(of: path).map(String.init) == PeerForwarder.target(of: path)?.0, "\(path)")
+        }
+    }
 }

@@ -45,7 +45,10 @@ struct MHD_Daemon *cmhd_start(const struct cmhd_config *config);
 int cmhd_address_free(const struct sockaddr *address);
 /* The port the listen socket is bound to (useful after binding port 0), 0 if unknown. */
 uint16_t cmhd_bound_port(struct MHD_Daemon *daemon);
-/* Writes "ADDR:PORT" (IPv6 as "[ADDR]:PORT") of the connection's peer into buf; 0 on success. */
+/*
+ * Writes "ADDR:PORT" (IPv6 as "[ADDR]:PORT") of the connection's peer into buf, NUL-terminated;
+ * returns its length, or -1 (len must be at least 64).
+ */
 int cmhd_client_address(struct MHD_Connection *connection, char *buf, size_t len);
 
 #endif

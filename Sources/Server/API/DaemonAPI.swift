@@ -9,8 +9,14 @@ struct DaemonAPI: Sendable {
     var url: String?
     var service: AttachmentService
     var probe: any HostProbe
+    /// The daemon's count of its attaches and detaches: with it, the block devices and the kernel's
+    /// attachments a list is made from are kept as KernelReadMemo keeps them; without it (tests), they
+    /// are read for every list.
+    var kernelChanges: KernelChanges? = nil
     let listCache = EncodedBodyCache<AttachmentListKey>()
-    let hostCache = EncodedBodyCache<HostResource>()
+    let listObserved = KernelReadMemo<ObservedForList>()
+    /// Keyed by the kernel's facts alone: the name and version are the daemon's, fixed for its life.
+    let hostCache = EncodedBodyCache<HostFacts>()
     let healthCache = EncodedBodyCache<HealthResource>()
 
     /// `members`: whether GET /v1/hosts is this host alone; a cluster registers its own.
@@ -21,9 +27,9 @@ struct DaemonAPI: Sendable {
         router.get(
             "/v1/host",
             immediate: { _ in
-                // Probed on every request; only the encoding is reused while the facts are equal.
-                try hostCache.response(for: HostResource(name: hostName, version: version, facts: probe.probe())) {
-                    try Response.json($0)
+                // The probe keeps the facts briefly (KernelHostProbe); the encoding is reused while they are equal.
+                try hostCache.response(for: probe.probe()) {
+                    try Response.json(HostResource(name: hostName, version: version, facts: $0))
                 }
             })
         if members { router.get("/v1/hosts", immediate: { _ in try listHosts() }) }
@@ -105,8 +111,11 @@ struct DaemonAPI: Sendable {
     private func listAttachments() throws -> Response {
         // The generation is read first: a write that lands while the list is made changes it, so the
         // next request misses rather than reusing rows older than its key.
-        let key = AttachmentListKey(
-            generation: service.store.generation, devices: service.devices.labels(), kernel: service.kernelView())
+        let generation = service.store.generation
+        let observed = listObserved.value(changes: kernelChanges) {
+            ObservedForList(devices: service.devices.labels(), kernel: service.kernelView())
+        }
+        let key = AttachmentListKey(generation: generation, devices: observed.devices, kernel: observed.kernel)
         return try listCache.response(for: key) {
             try Response.json(ItemList(items: try allAttachments(present: $0.devices, kernel: $0.kernel)))
         }

@@ -7,14 +7,26 @@ import Synchronization
 /// the cost of comparing the inputs. The key must hold everything the body is made from, so equal
 /// keys give equal bytes and a hit is never stale; any change is a miss.
 final class EncodedBodyCache<Key: Equatable & Sendable>: Sendable {
-    private let last = Mutex<(key: Key, body: SharedBody)?>(nil)
+    /// One object, so a lookup takes one reference under the lock and compares the key outside it,
+    /// instead of copying the key (every string and array in it) out of the lock.
+    private final class Entry: Sendable {
+        let key: Key
+        let body: SharedBody
+        init(key: Key, body: SharedBody) {
+            self.key = key
+            self.body = body
+        }
+    }
+    private let last = Mutex<Entry?>(nil)
 
     func body(for key: Key) -> SharedBody? {
-        last.withLock { $0?.key == key ? $0?.body : nil }
+        guard let entry = last.withLock({ $0 }), entry.key == key else { return nil }
+        return entry.body
     }
 
     func store(_ body: SharedBody, for key: Key) {
-        last.withLock { $0 = (key, body) }
+        let entry = Entry(key: key, body: body)
+        last.withLock { $0 = entry }
     }
 
     /// The JSON answer for `key`: the cached bytes when the key is unchanged, else `encode(key)`'s.
@@ -31,6 +43,13 @@ final class EncodedBodyCache<Key: Equatable & Sendable>: Sendable {
         }
         return response
     }
+}
+
+/// What an attachment list shows of the host besides the store: its block devices' names and the
+/// kernel's attachments.
+struct ObservedForList: Sendable {
+    var devices: [DeviceNumber: DeviceLabel]
+    var kernel: KernelView
 }
 
 /// Everything an attachment list is made from: the store's write generation, the block devices'

@@ -26,7 +26,7 @@ struct Daemon {
             control: control, directory: AttachmentServiceDirectory(service: service, hostName: settings.hostName),
             hostName: settings.hostName, registry: registry)
         guard let statsService = stats.value else { return }
-        let probe = KernelHostProbe(control: control)
+        let probe = KernelHostProbe(control: control, changes: control.changes)
         let facts = probe.probe()
         if facts.filterIoctl {
             logger.info("filter IOCTL present; types: \(facts.filterTypes.map(\.name).joined(separator: ", "))")
@@ -39,7 +39,8 @@ struct Daemon {
         let scheme = settings.tls == nil ? "http" : "https"
         let url = "\(scheme)://\(settings.listen)"
         let api = DaemonAPI(
-            hostName: settings.hostName, version: DaemonVersion.string, url: url, service: service, probe: probe)
+            hostName: settings.hostName, version: DaemonVersion.string, url: url, service: service, probe: probe,
+            kernelChanges: control.changes)
         let openCluster = settings.tokens == nil && !settings.insecure
         let cluster = try PeerCluster(
             configuration: settings.peers, selfName: settings.hostName, selfURL: url, stateDirectory: settings.stateDir,

@@ -36,14 +36,16 @@ struct DaemonLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        var line = syslogPrefix ? event.level.syslogPrefix : ""
-        line += LogClock.shared.timestamp()
-        line.reserveCapacity(160)
-        line += " "
-        line += event.level.rawValue
-        line += " "
-        line += label
-        line += ":"
+        // Built as bytes: the line goes into the writer's buffer as it is, with no String in between.
+        var line: [UInt8] = []
+        line.reserveCapacity(192)
+        if syslogPrefix { line.append(contentsOf: event.level.syslogPrefix.utf8) }
+        line.append(contentsOf: LogClock.shared.timestamp().utf8)
+        line.append(0x20)
+        line.append(contentsOf: event.level.rawValue.utf8)
+        line.append(0x20)
+        line.append(contentsOf: label.utf8)
+        line.append(UInt8(ascii: ":"))
         var merged = metadata
         if let provided = metadataProvider?.get(), !provided.isEmpty { merged.merge(provided) { $1 } }
         if let explicit = event.metadata, !explicit.isEmpty {
@@ -53,18 +55,26 @@ struct DaemonLogHandler: LogHandler {
             merged["error.message"] = "\(error)"
             merged["error.type"] = "\(String(reflecting: type(of: error)))"
         }
-        if merged.count == 1, let (key, value) = merged.first {
-            line += " \(LogText.escaped(key))=\(LogText.escaped("\(value)"))"
-        } else {
-            for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
-                line += " \(LogText.escaped(key))=\(LogText.escaped("\(value)"))"
+        func field(_ key: String, _ value: Logger.MetadataValue) {
+            line.append(0x20)
+            LogText.append(key, to: &line)
+            line.append(UInt8(ascii: "="))
+            if case .string(let text) = value {
+                LogText.append(text, to: &line)
+            } else {
+                LogText.append("\(value)", to: &line)
             }
         }
-        line += " ["
-        line += LogText.escaped(event.source)
-        line += "] "
-        line += LogText.escaped(event.message.description)
-        line += "\n"
+        if merged.count == 1, let (key, value) = merged.first {
+            field(key, value)
+        } else {
+            for (key, value) in merged.sorted(by: { $0.key < $1.key }) { field(key, value) }
+        }
+        line.append(contentsOf: " [".utf8)
+        LogText.append(event.source, to: &line)
+        line.append(contentsOf: "] ".utf8)
+        LogText.append(event.message.description, to: &line)
+        line.append(0x0A)
         writer.append(line, durable: event.level >= .error)
     }
 }

@@ -45,11 +45,15 @@ final class LogWriter: @unchecked Sendable {
 
     /// Queues `line` (which ends in a newline); `durable` waits until it has been written.
     func append(_ line: String, durable: Bool = false) {
-        var line = line
+        append(Array(line.utf8), durable: durable)
+    }
+
+    /// Queues the UTF-8 bytes of a line (ending in a newline); `durable` waits until it has been written.
+    func append(_ line: [UInt8], durable: Bool = false) {
         condition.lock()
         while pending.count >= Self.maxBuffered && writerRunning { condition.wait() }
         let wasEmpty = pending.isEmpty
-        line.withUTF8 { pending.append(contentsOf: $0) }
+        pending.append(contentsOf: line)
         appended += 1
         let mine = appended
         if wasEmpty { condition.broadcast() }

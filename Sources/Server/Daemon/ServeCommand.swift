@@ -45,9 +45,9 @@ struct ServeCommand: AsyncParsableCommand {
     var tlsKey: String?
 
     @Option(
-        help:
-            "Which requests leave an access log line: all, mutations (not GET, HEAD or OPTIONS) or none. Mutations always leave an audit line."
-    )
+        help: ArgumentHelp(
+            "Which requests leave an access line: all, mutations (any method but GET, HEAD and OPTIONS) or none (no access line). Every mutation leaves an audit line in every mode.",
+            valueName: "all|mutations|none"))
     var accessLog = "all"
 
     @Flag(

@@ -33,12 +33,15 @@ public struct HTTPApplication: Sendable {
         var request = incoming
         request.route = route.template
         request.pathParameters = parameters
-        var next: ImmediateHandler = { try terminal($0) }
-        for middleware in middlewares.reversed() {
-            let inner = next
-            next = { request in try middleware.handleImmediately(request, next: inner) }
-        }
-        return try next(request)
+        return try immediately(from: 0, request, terminal)
+    }
+
+    /// Middleware `index` and the ones inside it, around `terminal`. Each `next` is a closure passed
+    /// down and never kept, so it lives on the stack; folding the chain into stored closures would
+    /// allocate one per middleware for every request.
+    private func immediately(from index: Int, _ request: Request, _ terminal: SyncHandler) throws -> Response? {
+        guard index < middlewares.count else { return try terminal(request) }
+        return try middlewares[index].handleImmediately(request) { try immediately(from: index + 1, $0, terminal) }
     }
 
     public func respond(to incoming: Request) async throws -> Response {

@@ -16,12 +16,14 @@ final class HTTPServerCore: Sendable {
     /// Set when the grace period is over: requests are answered 503 at once, nothing is suspended any more.
     let closing = Atomic<Bool>(false)
 
-    private struct Live {
-        var requests: [ObjectIdentifier: RequestContext] = [:]
-        /// Requests that are not (yet) streams: what a graceful stop waits for.
-        var plainCount = 0
-    }
-    private let live = Mutex(Live())
+    /// Requests that may be suspended or stream, which a stop must resume or end. A request answered
+    /// in its access-handler call is never suspended, so it is only counted: no lock the pool threads
+    /// would take for every request.
+    private let live = Mutex<[ObjectIdentifier: RequestContext]>([:])
+    /// Requests from their first access-handler call to their completion.
+    private let inFlight = Atomic<Int>(0)
+    /// Of those, the ones that are not (yet) streams: what a graceful stop waits for.
+    private let plainInFlight = Atomic<Int>(0)
     /// Requests begun since start (for idle detection).
     let started = Atomic<Int>(0)
     /// libmicrohttpd's last few diagnostics, so a failed start can say why (the cause comes before the summary).
@@ -39,26 +41,29 @@ final class HTTPServerCore: Sendable {
 
     func register(_ context: RequestContext) {
         started.add(1, ordering: .relaxed)
-        live.withLock {
-            $0.requests[ObjectIdentifier(context)] = context
-            $0.plainCount += 1
-        }
+        inFlight.add(1, ordering: .relaxed)
+        plainInFlight.add(1, ordering: .relaxed)
+    }
+
+    /// Called before a request may suspend or become a stream (on its connection's thread): a stop
+    /// from then on finds it. One that is tracked after a stop looked finds `closing` set already.
+    func track(_ context: RequestContext) {
+        live.withLock { $0[ObjectIdentifier(context)] = context }
     }
 
     func becameStream(_ context: RequestContext) {
-        live.withLock { $0.plainCount -= 1 }
+        plainInFlight.subtract(1, ordering: .relaxed)
     }
 
-    func unregister(_ context: RequestContext, wasStream: Bool) {
-        live.withLock {
-            $0.requests[ObjectIdentifier(context)] = nil
-            if !wasStream { $0.plainCount -= 1 }
-        }
+    func unregister(_ context: RequestContext, wasStream: Bool, wasTracked: Bool) {
+        if wasTracked { live.withLock { $0[ObjectIdentifier(context)] = nil } }
+        if !wasStream { plainInFlight.subtract(1, ordering: .relaxed) }
+        inFlight.subtract(1, ordering: .relaxed)
     }
 
-    var plainRequestsInFlight: Int { live.withLock { $0.plainCount } }
-    var requestsInFlight: Int { live.withLock { $0.requests.count } }
-    var liveRequests: [RequestContext] { live.withLock { Array($0.requests.values) } }
+    var plainRequestsInFlight: Int { plainInFlight.load(ordering: .relaxed) }
+    var requestsInFlight: Int { inFlight.load(ordering: .relaxed) }
+    var liveRequests: [RequestContext] { live.withLock { Array($0.values) } }
 
     func noteLibraryMessage(_ text: String) {
         recentLibraryMessages.withLock {

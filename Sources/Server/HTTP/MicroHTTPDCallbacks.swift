@@ -124,10 +124,13 @@ enum MicroHTTPDCallbacks {
     private static func makeRequest(
         _ connection: OpaquePointer, url: UnsafePointer<CChar>, method: UnsafePointer<CChar>, body: [UInt8]
     ) -> Request {
-        var address = [CChar](repeating: 0, count: 64)
-        let remote =
-            cmhd_client_address(connection, &address, address.count) == 0
-            ? String(decoding: address.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "-"
+        // On the stack, not zeroed: the shim writes the text and says how long it is.
+        let remote = withUnsafeTemporaryAllocation(of: CChar.self, capacity: 64) { buffer in
+            let n = cmhd_client_address(connection, buffer.baseAddress, buffer.count)
+            return n < 0
+                ? "-"
+                : String(decoding: UnsafeRawBufferPointer(start: buffer.baseAddress, count: Int(n)), as: UTF8.self)
+        }
         return Request(
             method: String(cString: method), path: String(cString: url), query: values(connection, .GET_ARGUMENT_KIND),
             headers: HTTPHeaders(values(connection, .HEADER_KIND).map { ($0.name, $0.value) }), body: body,
@@ -175,7 +178,8 @@ enum MicroHTTPDCallbacks {
             if HTTPHeaders.sameName(name, "Content-Length") || HTTPHeaders.sameName(name, "Transfer-Encoding") {
                 continue
             }
-            _ = MHD_add_response_header(made, name, value)
+            // withCString lends a native String's own bytes; passing the String itself makes a C copy.
+            _ = name.withCString { n in value.withCString { v in MHD_add_response_header(made, n, v) } }
         }
         if closing || context.core.draining.load(ordering: .acquiring),
             response.headers["Connection"] == nil

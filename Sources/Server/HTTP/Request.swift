@@ -56,16 +56,69 @@ public enum Role: String, Sendable, Comparable, Codable {
 }
 
 public struct Request: Sendable {
+    /// What arrived, in one object: every middleware that sets `route` or `role` copies the request,
+    /// and a copy then takes one reference instead of one per string and array.
+    private final class Arrived: Sendable {
+        let method: String
+        let path: String
+        let query: [(name: String, value: String)]
+        let headers: HTTPHeaders
+        let body: [UInt8]
+        let remoteAddress: String
+
+        init(
+            method: String, path: String, query: [(name: String, value: String)], headers: HTTPHeaders, body: [UInt8],
+            remoteAddress: String
+        ) {
+            self.method = method
+            self.path = path
+            self.query = query
+            self.headers = headers
+            self.body = body
+            self.remoteAddress = remoteAddress
+        }
+
+        /// A copy with one part changed (only tests and hand-made requests change what arrived).
+        func with(
+            method: String? = nil, path: String? = nil, query: [(name: String, value: String)]? = nil,
+            headers: HTTPHeaders? = nil, body: [UInt8]? = nil, remoteAddress: String? = nil
+        ) -> Arrived {
+            Arrived(
+                method: method ?? self.method, path: path ?? self.path, query: query ?? self.query,
+                headers: headers ?? self.headers, body: body ?? self.body,
+                remoteAddress: remoteAddress ?? self.remoteAddress)
+        }
+    }
+    private var arrived: Arrived
+
     /// Upper-case method, e.g. "GET".
-    public var method: String
+    public var method: String {
+        get { arrived.method }
+        set { arrived = arrived.with(method: newValue) }
+    }
     /// The decoded path without the query, e.g. "/v1/hosts/local/devices".
-    public var path: String
+    public var path: String {
+        get { arrived.path }
+        set { arrived = arrived.with(path: newValue) }
+    }
     /// Query arguments in arrival order (a name may repeat).
-    public var query: [(name: String, value: String)]
-    public var headers: HTTPHeaders
-    public var body: [UInt8]
+    public var query: [(name: String, value: String)] {
+        get { arrived.query }
+        set { arrived = arrived.with(query: newValue) }
+    }
+    public var headers: HTTPHeaders {
+        get { arrived.headers }
+        set { arrived = arrived.with(headers: newValue) }
+    }
+    public var body: [UInt8] {
+        get { arrived.body }
+        set { arrived = arrived.with(body: newValue) }
+    }
     /// "ADDR:PORT" of the client, for logs.
-    public var remoteAddress: String
+    public var remoteAddress: String {
+        get { arrived.remoteAddress }
+        set { arrived = arrived.with(remoteAddress: newValue) }
+    }
     /// Filled by the router: the route template that matched ("/v1/hosts/{host}/devices") and its parameters.
     public var route: String?
     public var pathParameters: [String: String] = [:]
@@ -76,12 +129,8 @@ public struct Request: Sendable {
         method: String, path: String, query: [(name: String, value: String)] = [], headers: HTTPHeaders = HTTPHeaders(),
         body: [UInt8] = [], remoteAddress: String = "-"
     ) {
-        self.method = method
-        self.path = path
-        self.query = query
-        self.headers = headers
-        self.body = body
-        self.remoteAddress = remoteAddress
+        arrived = Arrived(
+            method: method, path: path, query: query, headers: headers, body: body, remoteAddress: remoteAddress)
     }
 
     /// The last value of a query argument.

@@ -26,6 +26,8 @@ final class RequestContext: Sendable {
     private struct Owned {
         var phase = Phase.receiving
         var body: [UInt8] = []
+        /// Known to the core's list of requests a stop must resume or end.
+        var tracked = false
     }
     private let owned = Mutex(Owned())
 
@@ -73,6 +75,7 @@ final class RequestContext: Sendable {
     func dispatch(_ request: Request) -> Response? {
         let core = self.core
         if let response = core.respondImmediately(to: request) { return response }
+        track()
         _ = Task.immediate { [self] in
             deliver(await core.respond(to: request))
         }
@@ -120,7 +123,17 @@ final class RequestContext: Sendable {
         }
     }
 
+    /// From here on a stop finds this request (to resume it or end its stream).
+    private func track() {
+        let first = owned.withLock { o in
+            defer { o.tracked = true }
+            return !o.tracked
+        }
+        if first { core.track(self) }
+    }
+
     func attach(_ delivery: StreamDelivery) {
+        track()
         shared.withLock { $0.delivery = delivery }
         core.becameStream(self)
     }
@@ -136,7 +149,7 @@ final class RequestContext: Sendable {
         }
         unsent?.stream?.cancel()
         delivery?.connectionFinished()
-        core.unregister(self, wasStream: delivery != nil)
+        core.unregister(self, wasStream: delivery != nil, wasTracked: owned.withLock { $0.tracked })
     }
 }
 

@@ -120,6 +120,8 @@ struct PeerTrust: Middleware {
     /// so it must be checked once, and a later part of the chain may still need to suspend.
     func handleImmediately(_ request: Request, next: ImmediateHandler) throws -> Response? {
         guard PeerAuthenticator.signature(request.headers["Authorization"]) == nil else { return nil }
+        // Unsigned, so not a peer's: a request that carries no role goes on as it is, without a copy.
+        if request.role == nil { return try next(request) }
         return try next(try trusted(request))
     }
 

@@ -36,8 +36,31 @@ struct PeerForwarder: Middleware {
 
     /// This host's requests go on at once; a peer's need the network, so they run as a task.
     func handleImmediately(_ request: Request, next: ImmediateHandler) throws -> Response? {
-        guard let (host, _) = Self.target(of: request.path), !directory.isSelf(host) else { return try next(request) }
+        guard let host = Self.targetHost(of: request.path), !directory.isSelf(String(host)) else {
+            return try next(request)
+        }
         return nil
+    }
+
+    /// The host `target(of:)` names, without making the rest of the path. A path that names a host
+    /// holds "/hosts/" (between the "hosts" segment and the host's), which most paths (GET /v1/host,
+    /// /metrics) do not: they are told apart with one scan of their bytes.
+    static func targetHost(of path: String) -> Substring? {
+        guard path.utf8.count >= 10, Self.contains(path.utf8, "/hosts/".utf8) else { return nil }
+        let parts = path.split(separator: "/", maxSplits: 3, omittingEmptySubsequences: true)
+        guard parts.count == 4, parts[0] == "v1", parts[1] == "hosts", parts[3].contains(where: { $0 != "/" })
+        else { return nil }
+        return parts[2]
+    }
+
+    private static func contains(_ text: String.UTF8View, _ pattern: String.UTF8View) -> Bool {
+        let first = pattern.first!
+        var i = text.startIndex
+        while let found = text[i...].firstIndex(of: first) {
+            if text[found...].starts(with: pattern) { return true }
+            i = text.index(after: found)
+        }
+        return false
     }
 
     /// ("b", ["devices"]) for "/v1/hosts/b/devices"; nil for paths that name no host or only the host itself.

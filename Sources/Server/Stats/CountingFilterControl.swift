@@ -6,6 +6,8 @@ import Prometheus
 /// Wraps the one real control; counting happens before the call so failed IOCTLs count too.
 struct CountingFilterControl: FilterControl {
     let inner: any FilterControl
+    /// Attaches and detaches made through this control, for readers that keep what they read.
+    let changes = KernelChanges()
     private let listTypesCount: Counter
     private let attachCount: Counter
     private let detachCount: Counter
@@ -35,11 +37,13 @@ struct CountingFilterControl: FilterControl {
 
     func attach(device: DeviceNumber, filter: String, options: String) throws(FilterControlError) {
         attachCount.increment()
+        defer { changes.note() }
         try inner.attach(device: device, filter: filter, options: options)
     }
 
     func detach(device: DeviceNumber, filter: String) throws(FilterControlError) {
         detachCount.increment()
+        defer { changes.note() }
         try inner.detach(device: device, filter: filter)
     }
 
