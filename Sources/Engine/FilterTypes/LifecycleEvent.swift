@@ -16,3 +16,30 @@ struct LifecycleEvent: Equatable {
         return .object(o)
     }
 }
+
+extension LifecycleEvent {
+    /// `GET .../events` of a type whose events are read off its status line: the events after
+    /// `?since=`, watchable by their sequence.
+    static func operation(
+        summary: String, events: @escaping @Sendable (String) throws(FilterStatusError) -> [LifecycleEvent]
+    ) -> FilterTypeOperation {
+        FilterTypeOperation(
+            name: "events", method: "GET", summary: summary, parameters: ["since"],
+            watch: WatchCursor(itemsKey: "items", cursorKey: "sequence", parameter: "since")
+        ) { call throws(FilterOperationError) in
+            let since = try call.unsignedParameter("since") ?? 0
+            let text: String
+            do throws(FilterControlError) {
+                text = try call.control.status(device: call.device, filter: call.filter).text
+            } catch {
+                throw .kernel(error)
+            }
+            do throws(FilterStatusError) {
+                let items = try events(text).filter { $0.sequence > since }.map(\.json)
+                return FilterOperationResult(body: .object(["items": .array(items)]))
+            } catch {
+                throw .malformedReply(error.description)
+            }
+        }
+    }
+}

@@ -4,26 +4,10 @@ import Foundation
 enum CowEvents {
     /// Each event happens at most once per snapshot, so its sequence is fixed: 1 taken, 2 the
     /// diff storage reached 80 % of its limit, 3 the snapshot stopped (overflowed or failed).
-    static let operation = FilterTypeOperation(
-        name: "events", method: "GET",
+    static let operation = LifecycleEvent.operation(
         summary:
-            "What happened to the snapshot, oldest first: taken (1), diff storage 80 % used (2), overflowed or failed (3); ?since=SEQUENCE for newer ones only, ?watch=true to be told as they happen.",
-        parameters: ["since"], watch: WatchCursor(itemsKey: "items", cursorKey: "sequence", parameter: "since")
-    ) { call throws(FilterOperationError) in
-        let since = try call.unsignedParameter("since") ?? 0
-        let text: String
-        do throws(FilterControlError) {
-            text = try call.control.status(device: call.device, filter: call.filter).text
-        } catch {
-            throw .kernel(error)
-        }
-        do throws(FilterStatusError) {
-            let items = try events(statusText: text).filter { $0.sequence > since }.map(\.json)
-            return FilterOperationResult(body: .object(["items": .array(items)]))
-        } catch {
-            throw .malformedReply(error.description)
-        }
-    }
+            "What happened to the snapshot, oldest first: taken (1), diff storage 80 % used (2), overflowed or failed (3); ?since=SEQUENCE for newer ones only, ?watch=true to be told as they happen."
+    ) { text throws(FilterStatusError) in try events(statusText: text) }
 
     static func events(statusText: String) throws(FilterStatusError) -> [LifecycleEvent] {
         let words = try StatusWords(statusText, filter: "cow")

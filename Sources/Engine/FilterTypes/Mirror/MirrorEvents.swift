@@ -4,26 +4,10 @@ import Foundation
 enum MirrorEvents {
     /// Each state is entered at most once per attachment, so each event's sequence is fixed:
     /// 1 copying, 2 synchronized, 3 cutover, 4 failed.
-    static let operation = FilterTypeOperation(
-        name: "events", method: "GET",
+    static let operation = LifecycleEvent.operation(
         summary:
-            "The mirror's state changes, oldest first: copying (1), synchronized (2), cutover (3), failed (4, with its error); ?since=SEQUENCE for newer ones only, ?watch=true to be told as they happen.",
-        parameters: ["since"], watch: WatchCursor(itemsKey: "items", cursorKey: "sequence", parameter: "since")
-    ) { call throws(FilterOperationError) in
-        let since = try call.unsignedParameter("since") ?? 0
-        let text: String
-        do throws(FilterControlError) {
-            text = try call.control.status(device: call.device, filter: call.filter).text
-        } catch {
-            throw .kernel(error)
-        }
-        do throws(FilterStatusError) {
-            let items = try events(statusText: text).filter { $0.sequence > since }.map(\.json)
-            return FilterOperationResult(body: .object(["items": .array(items)]))
-        } catch {
-            throw .malformedReply(error.description)
-        }
-    }
+            "The mirror's state changes, oldest first: copying (1), synchronized (2), cutover (3), failed (4, with its error); ?since=SEQUENCE for newer ones only, ?watch=true to be told as they happen."
+    ) { text throws(FilterStatusError) in try events(statusText: text) }
 
     static func events(statusText: String) throws(FilterStatusError) -> [LifecycleEvent] {
         let words = try StatusWords(statusText, filter: "mirror")
