@@ -947,6 +947,12 @@ static void mirror_detach(struct dm_filter *f)
 	if (m->state == MIRROR_COPYING || m->state == MIRROR_SYNCHRONIZED)
 		m->state = MIRROR_FAILED;	/* held writes go on to the source alone */
 	spin_unlock_irq(&m->lock);
+	/*
+	 * A kick that chose its copies before `stopping` may still be handing them to kcopyd:
+	 * it finishes before the client goes. Later kicks (a copy's completion queues one) start
+	 * nothing.
+	 */
+	cancel_delayed_work_sync(&m->kick);
 	/* copies due but not started never will be; those in flight are waited for */
 	dm_kcopyd_client_destroy(m->kc);
 	m->kc = NULL;
