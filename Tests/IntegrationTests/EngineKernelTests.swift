@@ -30,8 +30,19 @@ import Testing
         let linear = try EngineLinearDevice()
         defer { linear.remove() }
         let inventory = DeviceInventory()
-        let names = inventory.names()
-        #expect(names == inventory.linkedNames())
+        // A device being added shows its /sys/dev/block link a moment before its diskstats line, so
+        // compare a snapshot that held still: diskstats, the links, then diskstats again unchanged.
+        var names = inventory.names()
+        var linked = inventory.linkedNames()
+        for _ in 0..<20 where names != linked || inventory.names() != names {
+            usleep(100_000)
+            names = inventory.names()
+            linked = inventory.linkedNames()
+        }
+        #expect(
+            names == linked,
+            "only in diskstats: \(names.filter { linked[$0.key] != $0.value }), only linked: \(linked.filter { names[$0.key] != $0.value }); dmsetup: \((try? EngineVM.run("dmsetup", "info", "-c")) ?? "?")"
+        )
         let loopName = (linear.loop.path as NSString).lastPathComponent
         #expect(names.values.contains(loopName))
         #expect(names.count >= 2)

@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
-"""The .deb packages, installed into the VM guest's root: DKMS builds for the running kernel, the
-daemon starts as its unit says and attaches stat over REST; purge takes it all away again.
+"""The .deb packages on a Debian root, in three phases that Tests/packages/run strings together:
 
-Run inside the VM with Debian's stock dm_mod loaded (Tests/vm/packages does both); the packages
-come from scripts/package (DMFLT_PACKAGES, default .vm-run/packages). The guest's root is a
-copy-on-write overlay of the host's, so nothing installed here reaches the host. Last line:
-"packages: N passed, N failed". The steps depend on each other: after the first failure the
-rest are reported as failed, not skipped.
+- install (in a chroot on a copy-on-write overlay of this machine's root): dpkg -i, and DKMS
+  builds for every kernel with headers, as Debian's DKMS does in a chroot or image build;
+- guest (in a VM booted on that root with Debian's 6.12): the installed dm-mod is the one modprobe
+  loads, the types load, the daemon starts as its unit says and attaches stat over REST;
+- purge (in the chroot again): dpkg --purge takes it all away, initramfs images included.
+
+Usage: install_test.py install|guest|purge STATEFILE. Each phase prints "ok   NAME" or "FAIL NAME"
+per step; the steps depend on each other, so after a failure (in any phase, recorded in
+STATEFILE) the rest are reported as failed, not skipped. The packages come from DMFLT_PACKAGES
+(default .vm-run/packages).
 """
 import glob
 import json
@@ -21,7 +25,7 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEBS = os.environ.get("DMFLT_PACKAGES", os.path.join(ROOT, ".vm-run", "packages"))
-KREL = os.uname().release
+KREL = os.uname().release  # the guest's kernel in the guest phase; the host's in the chroot
 UNIT = "/lib/systemd/system/dmfltd.service"
 LISTEN = "127.0.0.1:7450"
 WANTS = "/etc/systemd/system/multi-user.target.wants/dmfltd.service"
@@ -35,26 +39,25 @@ def sh(cmd, check=True, timeout=1200):
 
 
 class Run:
-    def __init__(self):
-        self.passed = self.failed = 0
-        self.broken = None
-        self.state = {}
+    def __init__(self, state_file):
+        self.state_file = state_file
+        self.state = json.load(open(state_file)) if os.path.exists(state_file) else {}
+        self.live = {}  # what does not outlive a phase: the daemon's process, its notify socket
 
     def step(self, name, fn):
-        if self.broken:
-            print("FAIL %s (not run: %s failed)" % (name, self.broken), flush=True)
-            self.failed += 1
+        if self.state.get("broken"):
+            print("FAIL %s (not run: %s failed)" % (name, self.state["broken"]), flush=True)
             return
         began = time.monotonic()
         try:
-            fn(self.state)
+            fn(self.state, self.live)
         except Exception as e:  # noqa: BLE001 - every failure is reported with its reason
             print("FAIL %s (%.1fs): %s" % (name, time.monotonic() - began, e), flush=True)
-            self.failed += 1
-            self.broken = name
-            return
-        print("ok   %s (%.1fs)" % (name, time.monotonic() - began), flush=True)
-        self.passed += 1
+            self.state["broken"] = name
+        else:
+            print("ok   %s (%.1fs)" % (name, time.monotonic() - began), flush=True)
+        with open(self.state_file, "w") as f:
+            json.dump(self.state, f)
 
 
 def deb(name):
@@ -63,57 +66,49 @@ def deb(name):
     return found[-1]
 
 
-def prepare(st):
-    assert os.path.isdir("/sys/module/dm_mod"), "the stock dm_mod is not loaded (run with DMFLT_VM_MODULES=stock)"
-    assert "/kernel/drivers/md/" in sh("modinfo -n dm_mod"), sh("modinfo -n dm_mod")
-    assert sh("dpkg-query -W -f='${Status}' dmfltd dmflt-dkms", check=False).find("install ok") < 0, "already installed"
+def kernels_with_headers():
+    return sorted(k for k in os.listdir("/lib/modules") if os.path.isdir("/lib/modules/%s/build" % k))
+
+
+def prepare(st, live):
+    kernels = kernels_with_headers()
+    assert kernels, "no kernel headers in /lib/modules/*/build (run scripts/setup)"
+    # DKMS's first install builds for the running kernel and the newest one; in a chroot, where the
+    # running kernel is not the root's, for every kernel with headers
+    if os.path.isdir("/lib/modules/%s" % KREL):
+        newest = sorted(kernels, key=lambda k: [int(x) if x.isdigit() else x for x in k.replace("-", ".").split(".")])[-1]
+        kernels = sorted({KREL, newest} & set(kernels))
+    st["kernels"] = kernels
+    installed = sh("dpkg-query -W -f='${Status}' dmfltd dmflt-dkms", check=False)
+    assert "install ok" not in installed, "already installed"
     st["debs"] = [deb("dmflt-dkms"), deb("dmfltd")]
-    # DKMS builds for the running kernel and the newest one; under TCG each build takes minutes, and the
-    # other kernel is the same build, so its headers are hidden from this guest (the overlay only).
-    for build in glob.glob("/lib/modules/*/build"):
-        if not build.startswith("/lib/modules/%s/" % KREL):
-            os.unlink(build)
-    # man-db's trigger rebuilds the index of every manual page, minutes under TCG: not what is tested
-    if os.path.exists("/var/lib/man-db/auto-update"):
-        os.unlink("/var/lib/man-db/auto-update")
-    # initramfs-tools' MODULES=most adds every storage driver, one modprobe --show-depends each, which
-    # takes seconds apiece under TCG; a MODULES=list image with dm_mod named still shows which dm-mod
-    # the refreshed initramfs carries
-    with open("/etc/initramfs-tools/conf.d/zz-dmflt-test.conf", "w") as f:
-        f.write("MODULES=list\n")
-    with open("/etc/initramfs-tools/modules", "a") as f:
-        f.write("dm_mod\n")
-    # /boot is the host's, read-only here: update-initramfs writes to a copy in guest RAM.
-    sh("mkdir -p /tmp/boot-copy && cp -a /boot/. /tmp/boot-copy/ && mount --bind /tmp/boot-copy /boot")
 
 
-def install(st):
-    # dpkg's output goes to a file the host can follow while DKMS builds (minutes under TCG)
+def install(st, live):
+    # dpkg's output goes to a file the host can follow, each line with the time it came
     log = os.path.join(os.path.dirname(DEBS.rstrip("/")), "packages-install.log")
-    # each line with the time it came, to see where the minutes go under TCG
     p = subprocess.run("set -o pipefail; DEBIAN_FRONTEND=noninteractive dpkg -i %s 2>&1 | "
                        "while IFS= read -r line; do echo \"$(date +%%T) $line\"; done >%s"
                        % (" ".join(st["debs"]), log), shell=True, timeout=2400, executable="/bin/bash")
     out = open(log).read()
     assert p.returncode == 0, "dpkg -i: exit %d\n%s" % (p.returncode, out[-3000:])
-    assert "Building initial module for %s" % KREL in out, out[-3000:]
     status = sh("dkms status dmflt")
-    assert "%s, x86_64: installed" % KREL in status, status
+    for k in st["kernels"]:
+        # a chroot's first install builds for every kernel that has headers
+        assert "Building initial module for %s" % k in out, out[-3000:]
+        assert "%s, x86_64: installed" % k in status, status
+        path = sh("modinfo -k %s -n dm_mod" % k).strip()
+        assert path.startswith("/lib/modules/%s/updates/dkms/dm-mod.ko" % k), path
+        image = sh("lsinitramfs /boot/initrd.img-%s" % k)
+        assert "/updates/dkms/dm-mod.ko" in image, "the initramfs of %s still has the stock dm-mod only" % k
     # dh_installsystemd's postinst enables the unit (starting it needs a running systemd)
     assert os.path.islink(WANTS), "dmfltd.service is not enabled (no %s)" % WANTS
-
-
-def modules_override_stock(st):
-    path = sh("modinfo -n dm_mod").strip()
-    assert path.startswith("/lib/modules/%s/updates/dkms/dm-mod.ko" % KREL), path
     listed = [l for l in open("/usr/lib/modules-load.d/dmflt.conf").read().splitlines() if l and l[0] != "#"]
     assert "dm-flt-stat" in listed and len(listed) == len(glob.glob(os.path.join(ROOT, "kernel", "dm-flt-*.c"))), listed
     st["types"] = listed
-    image = sh("lsinitramfs /boot/initrd.img-%s" % KREL)
-    assert "/updates/dkms/dm-mod.ko" in image, "the initramfs still has the stock dm-mod only"
 
 
-def token_file(st):
+def token_file(st, live):
     info = os.stat("/etc/dmflt/tokens")
     assert info.st_mode & 0o777 == 0o600 and info.st_uid == 0, oct(info.st_mode)
     roles = dict(l.split() for l in open("/etc/dmflt/tokens") if l.strip() and not l.startswith("#"))
@@ -123,13 +118,20 @@ def token_file(st):
     assert os.path.exists("/usr/share/doc/dmfltd/README.md"), "no README in /usr/share/doc/dmfltd"
 
 
-def load_modules(st):
-    # what a reboot does: no stock dm_mod in use, then systemd-modules-load loads the types
-    sh("rmmod dm_mod")
+def installed_dm_mod_loads(st, live):
+    # the guest's boot ran modprobe dm_mod, as a boot of the installed host would
+    path = sh("modinfo -n dm_mod").strip()
+    assert path.startswith("/lib/modules/%s/updates/dkms/dm-mod.ko" % KREL), path
+    # the stock dm_mod has no filter core; the one loaded must export it
+    symbols = [l.split()[2] for l in open("/proc/kallsyms") if l.rstrip().endswith("[dm_mod]")]
+    assert "dm_filter_drain_device" in symbols, "the dm_mod loaded at boot is not DKMS's (no filter core)"
+
+
+def load_modules(st, live):
+    # what systemd-modules-load does at boot with /usr/lib/modules-load.d/dmflt.conf
     for m in st["types"]:
         sh("modprobe %s" % m)
-    assert sh("modinfo -n dm_mod").strip().startswith("/lib/modules/%s/updates/" % KREL)
-    assert os.path.isdir("/sys/module/dm_flt_stat"), "dm-flt-stat did not load"
+        assert os.path.isdir("/sys/module/%s" % m.replace("-", "_")), "%s did not load" % m
 
 
 def unit_exec_start():
@@ -154,7 +156,7 @@ def notifications(sock, want, timeout=120):
     raise AssertionError("no %s from dmfltd within %ds; got %r" % (want, timeout, got))
 
 
-def start_unit(st):
+def start_unit(st, live):
     unit = open(UNIT).read()
     assert "Type=notify" in unit and "ExecReload=" in unit, unit
     argv = unit_exec_start()
@@ -166,9 +168,9 @@ def start_unit(st):
     sock.bind(sock_path)
     env = dict(os.environ, NOTIFY_SOCKET=sock_path)
     log = open("/tmp/dmfltd-package.log", "w")
-    st["sock"], st["log"] = sock, log
-    st["proc"] = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                  preexec_fn=lambda: os.umask(0o077))
+    live["sock"], live["log"] = sock, log
+    live["proc"] = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                    preexec_fn=lambda: os.umask(0o077))
     try:
         notifications(sock, "READY=1")
     except AssertionError as e:
@@ -189,14 +191,14 @@ def api(st, method, path, body=None):
         return e.code, json.loads(e.read() or b"null")
 
 
-def attach_stat(st):
+def attach_stat(st, live):
     status, host = api(st, "GET", "/v1/host")
     assert status == 200 and host["filterIoctl"] is True, host
     assert host["kernelRelease"] == KREL, host
     img = tempfile.mktemp(prefix="pkg-", suffix=".img", dir="/tmp")
     sh("truncate -s 64M %s" % img)
     dev = sh("losetup -f --show %s" % img).strip()
-    st["loop"] = dev
+    live["loop"] = dev
     status, a = api(st, "PUT", "/v1/hosts/local/attachments/pkg", {"device": dev, "filter": "stat"})
     assert status == 201 and a["status"]["phase"] == "attached", (status, a)
     sh("dd if=/dev/urandom of=%s bs=4096 count=64 oflag=direct status=none" % dev)
@@ -207,8 +209,8 @@ def attach_stat(st):
     assert status == 204, status
 
 
-def reload_and_stop(st):
-    proc, sock = st["proc"], st["sock"]
+def reload_and_stop(st, live):
+    proc, sock = live["proc"], live["sock"]
     proc.send_signal(1)  # ExecReload: kill -HUP $MAINPID
     got = notifications(sock, "READY=1", timeout=60)
     assert "RELOADING=1" in got, got
@@ -217,33 +219,39 @@ def reload_and_stop(st):
     proc.terminate()
     notifications(sock, "STOPPING=1", timeout=60)
     assert proc.wait(timeout=60) == 0, open("/tmp/dmfltd-package.log").read()[-3000:]
-    sh("losetup -d %s" % st["loop"])
+    sh("losetup -d %s" % live["loop"])
 
 
-def purge(st):
-    for m in reversed(st["types"]):
-        sh("rmmod %s" % m.replace("-", "_"))
-    sh("rmmod dm_mod")
+def purge(st, live):
     sh("DEBIAN_FRONTEND=noninteractive dpkg --purge dmfltd dmflt-dkms 2>&1")
     assert not glob.glob("/lib/modules/*/updates/dkms/dm-mod.ko*"), "modules left behind"
-    assert "/kernel/drivers/md/" in sh("modinfo -n dm_mod")
+    for k in st["kernels"]:
+        assert "/kernel/drivers/md/" in sh("modinfo -k %s -n dm_mod" % k)
+        assert "/updates/dkms/dm-mod.ko" not in sh("lsinitramfs /boot/initrd.img-%s" % k), k
     assert not os.path.exists("/etc/dmflt/tokens") and not os.path.exists("/usr/bin/dmfltd")
     assert not os.path.lexists(WANTS), "dmfltd.service is still enabled after purge"
-    assert "/updates/dkms/dm-mod.ko" not in sh("lsinitramfs /boot/initrd.img-%s" % KREL)
+
+
+PHASES = {
+    "install": [("prepare", prepare), ("install_builds_with_dkms_for_every_kernel", install),
+                ("token_file_made_for_root_only", token_file)],
+    "guest": [("installed_dm_mod_is_what_modprobe_loads", installed_dm_mod_loads), ("modules_load", load_modules),
+              ("unit_starts_and_notifies_ready", start_unit), ("stat_attaches_over_rest", attach_stat),
+              ("reload_and_stop_notify", reload_and_stop)],
+    "purge": [("purge_removes_everything", purge)],
+}
 
 
 def main():
-    run = Run()
-    for name, fn in [("prepare", prepare), ("install_builds_with_dkms", install),
-                     ("modules_override_the_stock_dm_mod", modules_override_stock),
-                     ("token_file_made_for_root_only", token_file), ("modules_load", load_modules),
-                     ("unit_starts_and_notifies_ready", start_unit), ("stat_attaches_over_rest", attach_stat),
-                     ("reload_and_stop_notify", reload_and_stop), ("purge_removes_everything", purge)]:
+    if len(sys.argv) != 3 or sys.argv[1] not in PHASES:
+        print("usage: install_test.py install|guest|purge STATEFILE", file=sys.stderr)
+        return 2
+    run = Run(sys.argv[2])
+    for name, fn in PHASES[sys.argv[1]]:
         run.step(name, fn)
-    if "proc" in run.state and run.state["proc"].poll() is None:
-        run.state["proc"].kill()
-    print("packages: %d passed, %d failed" % (run.passed, run.failed))
-    return 1 if run.failed else 0
+    if "proc" in run.live and run.live["proc"].poll() is None:
+        run.live["proc"].kill()
+    return 1 if run.state.get("broken") else 0
 
 
 if __name__ == "__main__":
